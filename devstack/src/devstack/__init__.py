@@ -1,0 +1,1 @@
+"""Embedded infrastructure and demo/bench orchestration for the device ledger."""

@@ -1,0 +1,172 @@
+"""The messages of each topic (SPEC §9), as discriminated unions on `type`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from .base import Contract, Event, UtcDatetime
+from .devices import LedgerDevice, MasterLinkSettings, ObservedDevice, Source
+
+# --- mdm.sync-requests.v1: ledger-api (schedule, "sync now") -> connectors -------------------
+
+
+class SyncRequested(Event):
+    type: Literal["sync_requested"] = "sync_requested"
+    sync_run_id: uuid.UUID
+    master_link: MasterLinkSettings
+    trigger: Literal["schedule", "manual", "link_created"] = "manual"
+    dry_run: bool = False
+
+
+SyncRequestMessage = Annotated[SyncRequested, Field(discriminator="type")]
+
+# --- mdm.snapshots.v1: connectors -> reconciler -----------------------------------------------
+
+
+class SyncRunStarted(Event):
+    type: Literal["sync_run_started"] = "sync_run_started"
+    sync_run_id: uuid.UUID
+    master_link: MasterLinkSettings
+    dry_run: bool = False
+
+
+class DeviceObserved(Event):
+    type: Literal["device_observed"] = "device_observed"
+    sync_run_id: uuid.UUID
+    integration_id: str
+    device: ObservedDevice
+
+
+class SyncRunCompleted(Event):
+    """Every device of the run has been published before this message (same partition)."""
+
+    type: Literal["sync_run_completed"] = "sync_run_completed"
+    sync_run_id: uuid.UUID
+    integration_id: str
+    devices_observed: int = Field(ge=0)
+    reported_total: int | None = None  # what the MDM said it had (@odata.count / totalCount)
+
+
+class SyncRunFailed(Event):
+    """A pull that did not finish. Never followed by a completed message for the same run."""
+
+    type: Literal["sync_run_failed"] = "sync_run_failed"
+    sync_run_id: uuid.UUID
+    integration_id: str
+    devices_observed: int = Field(ge=0)
+    error: str  # a human-readable reason; never contains a secret
+
+
+SnapshotMessage = Annotated[
+    SyncRunStarted | DeviceObserved | SyncRunCompleted | SyncRunFailed,
+    Field(discriminator="type"),
+]
+
+# --- ledger.commands.v1: ledger-api -> reconciler ----------------------------------------------
+
+
+class DeviceFieldsInput(Contract):
+    """Fields a person sets by hand. Absent keys are left as they are (PATCH semantics)."""
+
+    asset_number: str | None = None
+    serial_number: str | None = None
+    os: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    assigned_user: str | None = None
+    status: str | None = None
+    notes: str | None = None
+    custom_fields: dict[str, str | None] | None = None
+
+
+class CreateDevice(Event):
+    type: Literal["create_device"] = "create_device"
+    device_id: uuid.UUID
+    fields: DeviceFieldsInput
+    actor: str = "api"
+
+
+class UpdateDevice(Event):
+    type: Literal["update_device"] = "update_device"
+    device_id: uuid.UUID
+    fields: DeviceFieldsInput  # only the keys set explicitly are applied (model_fields_set)
+    actor: str = "api"
+
+
+class DeleteDevice(Event):
+    type: Literal["delete_device"] = "delete_device"
+    device_id: uuid.UUID
+    actor: str = "api"
+
+
+CommandMessage = Annotated[CreateDevice | UpdateDevice | DeleteDevice, Field(discriminator="type")]
+
+# --- ledger.changes.v1: reconciler -> ledger-api and any other service ---------------------------
+
+Rule = Literal["ledger_first", "mdm_first", "mdm_only", "binding", "manual", "csv", "unlink"]
+
+
+class FieldChange(Contract):
+    field: str
+    before: Any = None
+    after: Any = None
+    rule: Rule
+
+
+class Provenance(Contract):
+    """R-M11: who or what caused a change."""
+
+    actor: Literal["sync", "manual", "csv", "unlink"]
+    integration_id: str | None = None
+    sync_run_id: uuid.UUID | None = None
+    command_id: uuid.UUID | None = None
+
+
+class LedgerDeviceChanged(Event):
+    """A device was created, updated, deleted or changed source.
+
+    `version` increases by one per change of a device; consumers apply a change only when its
+    version is newer than what they hold, which makes redelivery harmless. `device` is the full
+    state after the change (None when deleted).
+    """
+
+    type: Literal["device_changed"] = "device_changed"
+    change: Literal["created", "updated", "deleted", "source_changed"]
+    device_id: uuid.UUID
+    version: int = Field(ge=1)
+    changes: tuple[FieldChange, ...] = ()
+    provenance: Provenance
+    device: LedgerDevice | None = None
+    previous_source: Source | None = None
+
+
+class SyncRunCounts(Contract):
+    seen: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    missing: int = 0
+    errors: int = 0
+
+
+class SyncRunSummary(Event):
+    """The reconciler's account of one sync run, after every device change of the run."""
+
+    type: Literal["sync_run_summary"] = "sync_run_summary"
+    sync_run_id: uuid.UUID
+    master_link_id: str
+    integration_id: str
+    status: Literal["running", "completed", "failed"]
+    dry_run: bool = False
+    counts: SyncRunCounts = SyncRunCounts()
+    reported_total: int | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
+    error: str | None = None
+
+
+ChangeMessage = Annotated[LedgerDeviceChanged | SyncRunSummary, Field(discriminator="type")]
