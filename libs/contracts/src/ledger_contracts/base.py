@@ -1,4 +1,4 @@
-"""Base classes every contract shares (STYLE §5: frozen, extra="forbid", event_id, occurred_at, schema_version)."""
+"""Base classes every contract shares (STYLE §5): frozen, no extra keys, event id, time, version."""
 
 from __future__ import annotations
 
