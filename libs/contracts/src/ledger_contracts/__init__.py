@@ -21,6 +21,7 @@ from .devices import (
 from .messages import (
     ChangeMessage,
     CommandMessage,
+    CommandRejected,
     CreateDevice,
     DeleteDevice,
     DeviceFieldsInput,
@@ -47,6 +48,7 @@ __all__ = [
     "Binding",
     "ChangeMessage",
     "CommandMessage",
+    "CommandRejected",
     "Contract",
     "CreateDevice",
     "DeleteDevice",

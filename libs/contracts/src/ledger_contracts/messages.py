@@ -169,4 +169,14 @@ class SyncRunSummary(Event):
     error: str | None = None
 
 
-ChangeMessage = Annotated[LedgerDeviceChanged | SyncRunSummary, Field(discriminator="type")]
+class CommandRejected(Event):
+    """A manual command the reconciler refused (e.g. R-S6: a bound device cannot be deleted)."""
+
+    type: Literal["command_rejected"] = "command_rejected"
+    command_id: uuid.UUID
+    device_id: uuid.UUID | None = None
+    code: str
+    message: str
+
+
+ChangeMessage = Annotated[LedgerDeviceChanged | SyncRunSummary | CommandRejected, Field(discriminator="type")]

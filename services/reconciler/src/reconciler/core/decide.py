@@ -1,0 +1,297 @@
+"""The rules of SPEC §2–§5 as pure functions: an observation or a command in, an outcome out.
+
+`decide_*` never mutate the ledger; `Ledger.apply(outcome)` (see `apply`) does, so a batch is a fold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from ledger_contracts import (
+    EDITABLE_FIELDS,
+    Binding,
+    CreateDevice,
+    DeleteDevice,
+    DeviceFieldsInput,
+    FieldChange,
+    LedgerDevice,
+    MasterLinkSettings,
+    MdmOnlyFields,
+    ObservedDevice,
+    Provenance,
+    UpdateDevice,
+)
+
+from .keys import match_key
+from .ledger import Ledger
+from .outcomes import Conflict, Created, Deleted, Outcome, Rejected, Unchanged, Updated
+from .rules import PRECEDENCE, mdm_values, resolve_field
+
+# --- sync: one observed MDM device ------------------------------------------------------------
+
+
+def decide_observation(
+    ledger: Ledger,
+    link: MasterLinkSettings,
+    sync_run_id: uuid.UUID,
+    observed: ObservedDevice,
+    now: datetime,
+    new_device_id: uuid.UUID,
+) -> Outcome:
+    """R-M2–R-M5, R-M9: find the ledger device of `observed`, then create, update or refuse."""
+    provenance = Provenance(actor="sync", integration_id=link.integration_id, sync_run_id=sync_run_id)
+    bound = ledger.bound_to(link.integration_id, observed.mdm_device_id)
+    if bound is not None:  # R-M4: the binding wins over any key
+        return _update_from_mdm(ledger, link, bound, observed, now, provenance, bind=False)
+
+    key_value = observed.serial_number if link.matching_key.mdm == "serial_number" else observed.uuid
+    key = match_key(key_value)  # R-M5: empty and placeholder keys match nothing
+    candidates = ledger.candidates(link.matching_key.ledger, key) if key else []
+    if not candidates:  # R-M3
+        return _create_from_mdm(ledger, link, observed, now, provenance, new_device_id)
+    if len(candidates) > 1:
+        return Conflict(
+            "ambiguous_match",
+            link.integration_id,
+            observed,
+            tuple(c.device_id for c in candidates),
+            f"{link.matching_key.mdm} {key_value!r} matches {len(candidates)} ledger devices "
+            f"by {link.matching_key.ledger}",
+        )
+    (candidate,) = candidates
+    if candidate.binding is not None:
+        other = candidate.binding
+        rule = (
+            "bound_to_other_mdm_device"
+            if other.integration_id == link.integration_id
+            else "bound_to_other_integration"
+        )
+        return Conflict(
+            rule,
+            link.integration_id,
+            observed,
+            (candidate.device_id,),
+            f"{link.matching_key.mdm} {key_value!r} matches device {candidate.device_id}, which is "
+            f"bound to {other.mdm_kind} device {other.mdm_device_id} of integration {other.integration_id}",
+        )
+    return _update_from_mdm(ledger, link, candidate, observed, now, provenance, bind=True)  # R-M2
+
+
+def _mdm_block(observed: ObservedDevice) -> MdmOnlyFields:
+    if observed.mdm.mdm_device_id == observed.mdm_device_id:
+        return observed.mdm
+    return observed.mdm.model_copy(update={"mdm_device_id": observed.mdm_device_id})
+
+
+def _mdm_changes(before: MdmOnlyFields | None, after: MdmOnlyFields) -> list[FieldChange]:
+    old = before.model_dump() if before else {}
+    return [
+        FieldChange(field=f"mdm.{name}", before=old.get(name), after=value, rule="mdm_only")
+        for name, value in after.model_dump(mode="json").items()
+        if (before is None and value is not None)
+        or (before is not None and getattr(before, name) != getattr(after, name))
+    ]
+
+
+def _create_from_mdm(
+    ledger: Ledger,
+    link: MasterLinkSettings,
+    observed: ObservedDevice,
+    now: datetime,
+    provenance: Provenance,
+    device_id: uuid.UUID,
+) -> Created:
+    values = mdm_values(observed, link.asset_number_source)
+    if values["asset_number"]:  # R-J3: never take another device's asset number
+        values["asset_number"] = ledger.unique_asset_number(values["asset_number"], device_id)
+    mdm = _mdm_block(observed)
+    device = LedgerDevice(
+        device_id=device_id,
+        tenant_id=ledger.tenant_id,
+        version=1,
+        source=link.mdm_kind,
+        binding=Binding(
+            integration_id=link.integration_id,
+            mdm_kind=link.mdm_kind,
+            mdm_device_id=observed.mdm_device_id,
+        ),
+        mdm=mdm,
+        last_seen_at=now,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    changes = [
+        FieldChange(field=name, before=None, after=value, rule=PRECEDENCE[name])
+        for name, value in values.items()
+        if value is not None
+    ]
+    changes.append(FieldChange(field="source", before=None, after=link.mdm_kind, rule="binding"))
+    changes += _mdm_changes(None, mdm)
+    return Created(device, tuple(changes), provenance)
+
+
+def _update_from_mdm(
+    ledger: Ledger,
+    link: MasterLinkSettings,
+    device: LedgerDevice,
+    observed: ObservedDevice,
+    now: datetime,
+    provenance: Provenance,
+    *,
+    bind: bool,
+) -> Updated | Unchanged:
+    values = mdm_values(observed, link.asset_number_source)
+    update: dict[str, object] = {}
+    changes: list[FieldChange] = []
+    for name, precedence in PRECEDENCE.items():
+        current = getattr(device, name)
+        proposed = values[name]
+        if name == "asset_number" and proposed and not current:
+            proposed = ledger.unique_asset_number(proposed, device.device_id)
+        new = resolve_field(precedence, current, proposed)
+        if new != current:
+            update[name] = new
+            changes.append(FieldChange(field=name, before=current, after=new, rule=precedence))
+    mdm = _mdm_block(observed)
+    if mdm != device.mdm:
+        update["mdm"] = mdm
+        changes += _mdm_changes(device.mdm, mdm)
+    if bind:
+        update["binding"] = Binding(
+            integration_id=link.integration_id,
+            mdm_kind=link.mdm_kind,
+            mdm_device_id=observed.mdm_device_id,
+        )
+        changes.append(
+            FieldChange(field="binding", before=None, after=observed.mdm_device_id, rule="binding")
+        )
+    if device.source != link.mdm_kind:
+        update["source"] = link.mdm_kind
+        changes.append(FieldChange(field="source", before=device.source, after=link.mdm_kind, rule="binding"))
+    if device.missing_from_mdm:
+        update["missing_from_mdm"] = False
+        changes.append(FieldChange(field="missing_from_mdm", before=True, after=False, rule="mdm_only"))
+    if not changes:
+        return Unchanged(device)
+    update |= {"version": device.version + 1, "updated_at": now, "last_seen_at": now}
+    return Updated(device, device.model_copy(update=update), tuple(changes), provenance)
+
+
+# --- manual commands (ledger.commands.v1) -----------------------------------------------------
+
+
+def _clean_input(fields: DeviceFieldsInput) -> dict[str, object]:
+    """Only the keys the person set; blank strings mean 'empty'."""
+    out: dict[str, object] = {}
+    for name in fields.model_fields_set:
+        value = getattr(fields, name)
+        if isinstance(value, str):
+            value = value.strip() or None
+        out[name] = value
+    return out
+
+
+def _asset_number_taken(ledger: Ledger, values: dict[str, object], device_id: uuid.UUID) -> bool:
+    asset = values.get("asset_number")
+    return isinstance(asset, str) and ledger.asset_number_owner(asset) not in (None, device_id)
+
+
+def decide_create(ledger: Ledger, command: CreateDevice, now: datetime) -> Created | Rejected:
+    values = _clean_input(command.fields)
+    if command.device_id in ledger.devices:
+        return Rejected(command.event_id, command.device_id, "already_exists", "device id already exists")
+    if _asset_number_taken(ledger, values, command.device_id):
+        return Rejected(
+            command.event_id,
+            command.device_id,
+            "asset_number_taken",
+            f"asset number {values['asset_number']!r} belongs to another device",
+        )
+    custom = {k: v for k, v in (values.pop("custom_fields", None) or {}).items() if v is not None}  # type: ignore[union-attr]
+    device = LedgerDevice(
+        device_id=command.device_id,
+        tenant_id=ledger.tenant_id,
+        version=1,
+        source="manual",
+        custom_fields=custom,
+        created_at=now,
+        updated_at=now,
+        **values,  # type: ignore[arg-type]
+    )
+    changes = [
+        FieldChange(field=name, before=None, after=getattr(device, name), rule="manual")
+        for name in EDITABLE_FIELDS
+        if getattr(device, name) is not None
+    ]
+    changes += [
+        FieldChange(field=f"custom_fields.{k}", before=None, after=v, rule="manual")
+        for k, v in custom.items()
+    ]
+    return Created(device, tuple(changes), Provenance(actor="manual", command_id=command.event_id))
+
+
+def decide_update(ledger: Ledger, command: UpdateDevice, now: datetime) -> Updated | Unchanged | Rejected:
+    device = ledger.devices.get(command.device_id)
+    if device is None:
+        return Rejected(command.event_id, command.device_id, "not_found", "no such device")
+    values = _clean_input(command.fields)
+    if _asset_number_taken(ledger, values, device.device_id):
+        return Rejected(
+            command.event_id,
+            command.device_id,
+            "asset_number_taken",
+            f"asset number {values['asset_number']!r} belongs to another device",
+        )
+    update: dict[str, object] = {}
+    changes: list[FieldChange] = []
+    for name, value in values.items():
+        if name == "custom_fields":
+            continue
+        if getattr(device, name) != value:
+            update[name] = value
+            changes.append(FieldChange(field=name, before=getattr(device, name), after=value, rule="manual"))
+    custom_in = values.get("custom_fields") or {}
+    custom = dict(device.custom_fields)
+    for key, value in custom_in.items():  # type: ignore[union-attr]
+        if custom.get(key) != value:
+            changes.append(
+                FieldChange(field=f"custom_fields.{key}", before=custom.get(key), after=value, rule="manual")
+            )
+            if value is None:
+                custom.pop(key, None)
+            else:
+                custom[key] = value
+    if custom != device.custom_fields:
+        update["custom_fields"] = custom
+    if not changes:
+        return Unchanged(device)
+    update |= {"version": device.version + 1, "updated_at": now}
+    provenance = Provenance(actor="manual", command_id=command.event_id)
+    return Updated(device, device.model_copy(update=update), tuple(changes), provenance)
+
+
+def decide_delete(ledger: Ledger, command: DeleteDevice) -> Deleted | Rejected:
+    device = ledger.devices.get(command.device_id)
+    if device is None:
+        return Rejected(command.event_id, command.device_id, "not_found", "no such device")
+    if device.binding is not None:  # R-S6
+        return Rejected(
+            command.event_id,
+            command.device_id,
+            "device_bound",
+            f"device is bound to {device.binding.mdm_kind} device {device.binding.mdm_device_id}; "
+            "bound devices cannot be deleted by hand while the master link is on",
+        )
+    return Deleted(device, Provenance(actor="manual", command_id=command.event_id))
+
+
+# --- folding outcomes into the ledger ------------------------------------------------------------
+
+
+def apply(ledger: Ledger, outcome: Outcome) -> None:
+    if isinstance(outcome, Created | Updated):
+        ledger.put(outcome.device)
+    elif isinstance(outcome, Deleted):
+        ledger.remove(outcome.before.device_id)

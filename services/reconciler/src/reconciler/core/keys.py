@@ -1,0 +1,65 @@
+"""Matching keys (R-M1, R-M5, R-I1): how two values are judged to be the same device.
+
+Serial numbers arrive with different spacing and casing from different sources ("VMware-42 14 …"
+vs "VMware-4214…"), so keys are compared trimmed, without inner whitespace, upper-cased.
+Placeholders that firmware vendors write into every unit never match anything.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Compared after normalise(): upper case, no whitespace. Sources: research/intune-graph-api.md §6.
+PLACEHOLDERS: frozenset[str] = frozenset(
+    {
+        "0",
+        "-1",
+        "TOBEFILLEDBYO.E.M.",
+        "TOBEFILLEDBYOEM",
+        "DEFAULTSTRING",
+        "SYSTEMSERIALNUMBER",
+        "CHASSISSERIALNUMBER",
+        "NOTSPECIFIED",
+        "NOTAVAILABLE",
+        "NOTAPPLICABLE",
+        "NONE",
+        "NULL",
+        "N/A",
+        "NA",
+        "UNKNOWN",
+        "INVALID",
+        "OEM",
+        "0123456789",
+        "123456789",
+        "[REDACTED]",
+    }
+)
+_WS = re.compile(r"\s+")
+_REPEATED = re.compile(r"^(.)\1+$")  # "00000000", "XXXXXXXX": one character repeated
+
+
+def normalise(value: str | None) -> str | None:
+    """The comparable form of a key, or None when it is empty."""
+    if value is None:
+        return None
+    key = _WS.sub("", value).upper()
+    return key or None
+
+
+def is_placeholder(value: str | None) -> bool:
+    key = normalise(value)
+    return key is None or key in PLACEHOLDERS or bool(_REPEATED.match(key))
+
+
+def match_key(value: str | None) -> str | None:
+    """R-M5: the key used for matching, or None when the value may never match."""
+    if is_placeholder(value):
+        return None
+    return normalise(value)
+
+
+def clean_serial(value: str | None) -> str | None:
+    """R-I1: the serial as stored: trimmed; placeholders (incl. "0") are empty."""
+    if value is None or is_placeholder(value):
+        return None
+    return value.strip()

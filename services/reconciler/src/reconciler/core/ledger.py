@@ -1,0 +1,89 @@
+"""An in-memory view of one tenant's ledger with the indexes matching needs. Pure: no I/O.
+
+The shell loads the devices a batch can touch (by binding, key or id) into a `Ledger`; the core
+decides against it and applies each outcome, so later devices of the same batch see earlier ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from ledger_contracts import LedgerDevice, LedgerMatchKey
+
+from .keys import match_key, normalise
+
+BindingKey = tuple[str, str]  # (integration_id, mdm_device_id)
+
+
+def binding_key(device: LedgerDevice) -> BindingKey | None:
+    b = device.binding
+    return (b.integration_id, b.mdm_device_id) if b else None
+
+
+@dataclass
+class Ledger:
+    tenant_id: str
+    devices: dict[uuid.UUID, LedgerDevice] = field(default_factory=dict)
+    by_binding: dict[BindingKey, uuid.UUID] = field(default_factory=dict)
+    by_serial: dict[str, set[uuid.UUID]] = field(default_factory=lambda: defaultdict(set))
+    by_asset: dict[str, set[uuid.UUID]] = field(default_factory=lambda: defaultdict(set))
+
+    @classmethod
+    def of(cls, tenant_id: str, devices: Iterable[LedgerDevice]) -> Ledger:
+        ledger = cls(tenant_id)
+        for d in devices:
+            ledger.put(d)
+        return ledger
+
+    def put(self, device: LedgerDevice) -> None:
+        self.remove(device.device_id)
+        self.devices[device.device_id] = device
+        if (bk := binding_key(device)) is not None:
+            self.by_binding[bk] = device.device_id
+        if (sk := match_key(device.serial_number)) is not None:
+            self.by_serial[sk].add(device.device_id)
+        if (ak := normalise(device.asset_number)) is not None:
+            self.by_asset[ak].add(device.device_id)
+
+    def remove(self, device_id: uuid.UUID) -> None:
+        old = self.devices.pop(device_id, None)
+        if old is None:
+            return
+        if (bk := binding_key(old)) is not None and self.by_binding.get(bk) == device_id:
+            del self.by_binding[bk]
+        if (sk := match_key(old.serial_number)) is not None:
+            self.by_serial[sk].discard(device_id)
+        if (ak := normalise(old.asset_number)) is not None:
+            self.by_asset[ak].discard(device_id)
+
+    def bound_to(self, integration_id: str, mdm_device_id: str) -> LedgerDevice | None:
+        device_id = self.by_binding.get((integration_id, mdm_device_id))
+        return self.devices[device_id] if device_id else None
+
+    def candidates(self, ledger_key: LedgerMatchKey, key: str) -> list[LedgerDevice]:
+        """Devices whose `ledger_key` field matches `key` (already normalised), in a stable order."""
+        index = self.by_serial if ledger_key == "serial_number" else self.by_asset
+        ids = index.get(key, ())
+        return sorted((self.devices[i] for i in ids), key=lambda d: str(d.device_id))
+
+    def asset_number_owner(self, asset_number: str) -> uuid.UUID | None:
+        ids = self.by_asset.get(normalise(asset_number) or "", ())
+        return next(iter(ids), None)
+
+    def unique_asset_number(self, proposed: str, device_id: uuid.UUID) -> str:
+        """R-J3 (applied to every MDM): a taken asset number gets the prefix `SYS`; if that is taken
+        too, `SYS<n>-2`, `SYS<n>-3`, … — the first free one. Deterministic for a given ledger."""
+        for candidate in _asset_number_candidates(proposed):
+            if self.asset_number_owner(candidate) in (None, device_id):
+                return candidate
+        raise AssertionError("unreachable: the candidates never end")
+
+
+def _asset_number_candidates(proposed: str) -> Iterator[str]:
+    yield proposed
+    yield f"SYS{proposed}"
+    yield from (f"SYS{proposed}-{n}" for n in itertools.count(2))
