@@ -1,0 +1,172 @@
+"""The reconciler service: consume snapshots and commands, decide (core), persist, publish.
+
+At-least-once and idempotent (STYLE §4): per batch ONE transaction stores the new state, the events
+to publish (outbox) and the consumed offsets; events are published after the commit, then the Kafka
+offsets are committed. A redelivered record is skipped by the stored offset; a crash after the commit
+republishes the outbox on restart; consumers drop duplicates by per-device version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from ledger_contracts import codec, topics
+
+from . import repository as repo
+from .batch import Effects, Record, fold, needs
+from .migrate import apply_migrations
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool: asyncpg.Pool | None = None,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        self.settings = settings
+        self._pool = pool
+        self._producer = producer
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.snapshots = topics.named(topics.SNAPSHOTS, settings.topic_prefix)
+        self.commands = topics.named(topics.COMMANDS, settings.topic_prefix)
+        self._adapters = {self.snapshots: codec.snapshot_adapter, self.commands: codec.command_adapter}
+        self.processed = 0  # records decided (for metrics and tests)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "start() first"
+        return self._pool
+
+    async def start(self) -> None:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=4)
+        async with self.pool.acquire() as conn:
+            await apply_migrations(conn)
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                acks="all",
+                linger_ms=5,
+                max_batch_size=1 << 20,
+                enable_idempotence=False,  # the embedded broker rejects InitProducerId; see README
+            )
+        await self._producer.start()
+        await self.flush_outbox()  # events a previous process committed but did not publish
+        self._consumer = AIOKafkaConsumer(
+            self.snapshots,
+            self.commands,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=16 << 20,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 4),
+        )
+        await self._consumer.start()
+        log.info("reconciler.started", topics=[self.snapshots, self.commands])
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "start() first"
+        while not self._stopping.is_set():
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
+            if batch:
+                await self.handle(batch)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        records, poison, last = self._decode(batch)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await repo.lock_tenants(conn, {r.message.tenant_id for r in records})
+            stored = {
+                (t, p): o
+                for t in {tp.topic for tp in batch}
+                for p, o in (await repo.next_offsets(conn, self.settings.group_id, t)).items()
+            }
+            fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
+            fresh_poison = [p for p in poison if p[2] >= stored.get((p[0], p[1]), 0)]
+            run_ids = {getattr(r.message, "sync_run_id", None) for r in fresh} - {None}
+            runs = await repo.load_runs(conn, run_ids)  # type: ignore[arg-type]
+            ledgers = await repo.load_ledgers(conn, needs(fresh, runs))
+            fx = fold(fresh, ledgers, runs, self.settings.topic_prefix, Effects())
+            for topic, partition, offset, key, value, error in fresh_poison:
+                log.warning("record.poison", topic=topic, partition=partition, offset=offset, error=error)
+                headers = codec.dead_letter_headers(error, topic, partition, offset, "reconciler")
+                fx.outbox.append((topics.dlq(topic), key or b"", value or b"", headers))
+            await repo.write_effects(conn, fx)
+            await repo.store_offsets(conn, self.settings.group_id, last)
+        self.processed += len(fresh)
+        await self.flush_outbox()
+        assert self._consumer is not None
+        await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in last.items()})
+
+    def _decode(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> tuple[list[Record], list, dict]:
+        records: list[Record] = []
+        poison: list[tuple[str, int, int, bytes | None, bytes | None, str]] = []
+        last: dict[tuple[str, int], int] = {}
+        for tp, recs in batch.items():
+            adapter = self._adapters[tp.topic]
+            for rec in recs:
+                try:
+                    records.append(
+                        Record(tp.topic, tp.partition, rec.offset, codec.decode(adapter, rec.value))
+                    )
+                except codec.PoisonMessage as exc:
+                    poison.append((tp.topic, tp.partition, rec.offset, rec.key, rec.value, str(exc)))
+                last[(tp.topic, tp.partition)] = rec.offset + 1
+        # Commands and snapshots of one tenant come from different partitions; within a partition
+        # the order is kept because records are appended in offset order per partition.
+        return records, poison, last
+
+    async def flush_outbox(self) -> None:
+        """Publish committed events in order; one flusher at a time across replicas."""
+        assert self._producer is not None
+        while True:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", 0x0B0C)
+                rows = await repo.pending_outbox(conn)
+                if not rows:
+                    return
+                futures = []
+                for row in rows:
+                    headers: list[Any] = [(h, v.encode()) for h, v in json.loads(row["headers"])]
+                    futures.append(
+                        await self._producer.send(row["topic"], row["value"], key=row["key"], headers=headers)
+                    )
+                await asyncio.gather(*futures)
+                await repo.delete_outbox(conn, rows[-1]["seq"])
+            counts: dict[str, int] = defaultdict(int)
+            for row in rows:
+                counts[row["topic"]] += 1
+            log.debug("outbox.flushed", **counts)
+
+
+def build_app(
+    settings: Settings, *, pool: asyncpg.Pool | None = None, producer: AIOKafkaProducer | None = None
+) -> Reconciler:
+    """The composition root (STYLE §2): tests pass their own pool or producer."""
+    return Reconciler(settings, pool=pool, producer=producer)
