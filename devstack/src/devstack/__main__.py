@@ -1,0 +1,34 @@
+"""`devstack demo|bench`: run the whole system on embedded infrastructure."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import structlog
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="start everything, sync the simulated tenants, serve the API")
+    demo.add_argument("--once", action="store_true", help="exit 0 after the first sync's summary")
+    demo.add_argument("--devices", type=int, default=2000, help="generated Intune devices")
+    demo.add_argument("--jamf", type=int, default=500, help="generated Jamf devices (computers + mobiles)")
+    bench = sub.add_parser("bench", help="time a first sync and a no-change re-sync")
+    bench.add_argument("--devices", type=int, default=100_000)
+    bench.add_argument("--jamf", type=int, default=20_000)
+    args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.command == "demo":
+        from .demo import main as demo_main
+
+        return demo_main(args.once, args.devices, args.jamf)
+    from .bench import main as bench_main
+
+    return bench_main(args.devices, args.jamf)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

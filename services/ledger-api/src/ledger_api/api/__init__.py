@@ -1,0 +1,1 @@
+"""The HTTP side of the ledger API (SPEC §8)."""
