@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -99,7 +100,9 @@ class Reconciler:
             await self._pool.close()
 
     async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        t0 = time.perf_counter()
         records, poison, last = self._decode(batch)
+        t_decode = time.perf_counter()
         async with self.pool.acquire() as conn, conn.transaction():
             await repo.lock_tenants(conn, {r.message.tenant_id for r in records})
             stored = {
@@ -112,17 +115,30 @@ class Reconciler:
             run_ids = {getattr(r.message, "sync_run_id", None) for r in fresh} - {None}
             runs = await repo.load_runs(conn, run_ids)  # type: ignore[arg-type]
             ledgers = await repo.load_ledgers(conn, needs(fresh, runs))
+            t_load = time.perf_counter()
             fx = fold(fresh, ledgers, runs, self.settings.topic_prefix, Effects())
+            t_fold = time.perf_counter()
             for topic, partition, offset, key, value, error in fresh_poison:
                 log.warning("record.poison", topic=topic, partition=partition, offset=offset, error=error)
                 headers = codec.dead_letter_headers(error, topic, partition, offset, "reconciler")
                 fx.outbox.append((topics.dlq(topic), key or b"", value or b"", headers))
             await repo.write_effects(conn, fx)
             await repo.store_offsets(conn, self.settings.group_id, last)
+        t_write = time.perf_counter()
         self.processed += len(fresh)
         await self.flush_outbox()
         assert self._consumer is not None
         await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in last.items()})
+        log.info(
+            "batch.handled",
+            records=len(fresh),
+            events=len(fx.outbox),
+            ms_decode=round((t_decode - t0) * 1000),
+            ms_load=round((t_load - t_decode) * 1000),
+            ms_fold=round((t_fold - t_load) * 1000),
+            ms_write=round((t_write - t_fold) * 1000),
+            ms_publish=round((time.perf_counter() - t_write) * 1000),
+        )
 
     def _decode(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> tuple[list[Record], list, dict]:
         records: list[Record] = []

@@ -84,14 +84,21 @@ def _mdm_block(observed: ObservedDevice) -> MdmOnlyFields:
     return observed.mdm.model_copy(update={"mdm_device_id": observed.mdm_device_id})
 
 
+def _change(field: str, before: object, after: object, rule: str) -> FieldChange:
+    return FieldChange(field=field, before=before, after=after, rule=rule)  # type: ignore[arg-type]
+
+
+_MDM_FIELDS = tuple(MdmOnlyFields.model_fields)
+
+
 def _mdm_changes(before: MdmOnlyFields | None, after: MdmOnlyFields) -> list[FieldChange]:
-    old = before.model_dump() if before else {}
-    return [
-        FieldChange(field=f"mdm.{name}", before=old.get(name), after=value, rule="mdm_only")
-        for name, value in after.model_dump(mode="json").items()
-        if (before is None and value is not None)
-        or (before is not None and getattr(before, name) != getattr(after, name))
-    ]
+    changes = []
+    for name in _MDM_FIELDS:
+        old = getattr(before, name) if before is not None else None
+        new = getattr(after, name)
+        if old != new:
+            changes.append(_change(f"mdm.{name}", old, new, "mdm_only"))
+    return changes
 
 
 def _create_from_mdm(
@@ -123,11 +130,9 @@ def _create_from_mdm(
         **values,
     )
     changes = [
-        FieldChange(field=name, before=None, after=value, rule=PRECEDENCE[name])
-        for name, value in values.items()
-        if value is not None
+        _change(name, None, value, PRECEDENCE[name]) for name, value in values.items() if value is not None
     ]
-    changes.append(FieldChange(field="source", before=None, after=link.mdm_kind, rule="binding"))
+    changes.append(_change("source", None, link.mdm_kind, "binding"))
     changes += _mdm_changes(None, mdm)
     return Created(device, tuple(changes), provenance)
 
@@ -153,7 +158,7 @@ def _update_from_mdm(
         new = resolve_field(precedence, current, proposed)
         if new != current:
             update[name] = new
-            changes.append(FieldChange(field=name, before=current, after=new, rule=precedence))
+            changes.append(_change(name, current, new, precedence))
     mdm = _mdm_block(observed)
     if mdm != device.mdm:
         update["mdm"] = mdm
