@@ -39,12 +39,26 @@ class RssSampler(threading.Thread):
                 self.peak[name] = max(self.peak.get(name, 0), rss)
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    out = {}
+    for name, proc in stack.procs.items():
+        try:
+            t = psutil.Process(proc.popen.pid).cpu_times()
+            out[name] = t.user + t.system
+        except psutil.Error:
+            continue
+    return out
+
+
 def timed_sync(stack: Stack, link_id: str) -> dict[str, Any]:
+    cpu0 = cpu_seconds(stack)
     t0 = time.perf_counter()
     run = stack.wait_run(stack.sync(link_id)["sync_run_id"], timeout=1800)
     seconds = time.perf_counter() - t0
     seen = (run.get("counts") or {}).get("seen", 0)
-    return {
+    cpu1 = cpu_seconds(stack)
+    cpu = {k: round(cpu1[k] - cpu0.get(k, 0), 2) for k in cpu1 if cpu1[k] - cpu0.get(k, 0) >= 0.05}
+    return {"cpu_s": cpu, 
         "link": link_id,
         "status": run["status"],
         "seconds": round(seconds, 2),

@@ -56,16 +56,17 @@ async def load_runs(conn: asyncpg.Connection, run_ids: Iterable[uuid.UUID]) -> d
     }
 
 
+# UNION ALL and a dedupe by id in Python: a plain UNION would hash or sort whole jsonb documents.
 _LOAD = """
-SELECT doc FROM reconciler.devices WHERE tenant_id = $1 AND device_id = ANY($2::uuid[])
-UNION
-SELECT d.doc FROM reconciler.devices d
+SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND device_id = ANY($2::uuid[])
+UNION ALL
+SELECT d.device_id, d.doc FROM reconciler.devices d
   JOIN unnest($3::text[], $4::text[]) AS b(i, m)
     ON d.tenant_id = $1 AND d.binding_integration_id = b.i AND d.binding_mdm_device_id = b.m
-UNION
-SELECT doc FROM reconciler.devices WHERE tenant_id = $1 AND serial_key = ANY($5::text[])
-UNION
-SELECT doc FROM reconciler.devices WHERE tenant_id = $1 AND asset_key = ANY($6::text[])
+UNION ALL
+SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND serial_key = ANY($5::text[])
+UNION ALL
+SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND asset_key = ANY($6::text[])
 """
 _LOAD_PREFIXED = """
 SELECT d.doc FROM reconciler.devices d JOIN unnest($2::text[]) AS p(prefix)
@@ -86,7 +87,8 @@ async def load_ledgers(conn: asyncpg.Connection, needs: dict[str, Needs]) -> dic
             list(n.serial_keys),
             list(n.asset_keys),
         )
-        ledger = Ledger.of(tenant, (LedgerDevice.model_validate_json(r["doc"]) for r in docs))
+        unique = {r["device_id"]: r["doc"] for r in docs}
+        ledger = Ledger.of(tenant, (LedgerDevice.model_validate_json(doc) for doc in unique.values()))
         # The R-J3 chain SYS<n>-2, -3, … is only loaded where SYS<n> itself is taken (rare).
         prefixes = [p for p in n.asset_prefixes if ledger.asset_number_owner(p[:-1]) is not None]
         if prefixes:

@@ -133,7 +133,7 @@ def _create_from_mdm(
         _change(name, None, value, PRECEDENCE[name]) for name, value in values.items() if value is not None
     ]
     changes.append(_change("source", None, link.mdm_kind, "binding"))
-    changes += _mdm_changes(None, mdm)
+    # The MDM-only block of a new device is in its state; history lists the ledger fields it set.
     return Created(device, tuple(changes), provenance)
 
 
