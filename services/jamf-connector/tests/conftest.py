@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jamf_connector.settings import Integration, parse_integrations
-from mdm_sim.jamf import JamfSim, RunningJamfSim, run_jamf_sim
+from mdm_sim.jamf import JamfSim, RunningJamfSim, running_jamf_sim
 
 ServeJamf = Callable[..., RunningJamfSim]
 
@@ -26,33 +26,17 @@ def serve_jamf(jamf_cert_dir: Path) -> Iterator[ServeJamf]:
     with contextlib.ExitStack() as stack:
 
         def start(sim: JamfSim, *, use_tls: bool = True) -> RunningJamfSim:
-            return stack.enter_context(run_jamf_sim(sim, cert_dir=jamf_cert_dir, use_tls=use_tls))
+            return stack.enter_context(running_jamf_sim(sim, cert_dir=jamf_cert_dir, use_tls=use_tls))
 
         yield start
 
 
 def oauth_integration(srv: RunningJamfSim, integration_id: str = "jamf-1", **overrides: Any) -> Integration:
-    config = srv.sim.config
-    entry = {
-        "base_url": srv.base_url,
-        "client_id": config.client_id,
-        "client_secret": config.client_secret,
-        "ca_bundle": str(srv.ca_pem) if srv.ca_pem else None,
-        **overrides,
-    }
-    return parse_integrations({integration_id: entry})[integration_id]
+    return parse_integrations({integration_id: {**srv.integration("oauth"), **overrides}})[integration_id]
 
 
 def basic_integration(srv: RunningJamfSim, integration_id: str = "jamf-1", **overrides: Any) -> Integration:
-    config = srv.sim.config
-    entry = {
-        "base_url": srv.base_url,
-        "username": config.username,
-        "password": config.password,
-        "ca_bundle": str(srv.ca_pem) if srv.ca_pem else None,
-        **overrides,
-    }
-    return parse_integrations({integration_id: entry})[integration_id]
+    return parse_integrations({integration_id: {**srv.integration("basic"), **overrides}})[integration_id]
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from jamf_connector.client import JamfApiError, JamfClient, NotServed, open_clie
 from jamf_connector.settings import Integration
 from mdm_sim.jamf import Fault, JamfSim, Scheduled, SimConfig, generate_computers, generate_mobiles
 
+pytestmark = pytest.mark.unit  # the simulator in-process over loopback: no broker, no database
+
 FAST = retry.RetryPolicy(max_attempts=5, base_s=0.001, cap_s=0.01)
 
 

@@ -39,20 +39,20 @@ async def running(kafka: tuple[str, str], integrations: list[Integration]) -> As
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         topic_prefix=prefix,
+        kafka_session_timeout_ms=6000,
         consumer_group=f"{prefix}jamf-connector",
         page_size=500,
         max_attempts=2,
         retry_base_delay_s=0.001,
     )
     app = build_app(settings, integrations={i.integration_id: i for i in integrations})
-    stop = asyncio.Event()
-    async with app:
-        task = asyncio.create_task(app.run(stop))
-        try:
-            yield app
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 30)
+    task = asyncio.create_task(app.run())
+    try:
+        await asyncio.wait_for(app.ready.wait(), 30)
+        yield app
+    finally:
+        await app.stop()
+        await asyncio.wait_for(task, 30)
 
 
 async def send(kafka: tuple[str, str], *values: bytes, key: bytes = b"tenant-k") -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 
 from jamf_connector.publisher import ListPublisher
 from jamf_connector.service import JamfConnector, build_app
@@ -20,6 +22,8 @@ from ledger_contracts import (
     SyncRunStarted,
 )
 from mdm_sim.jamf import Fault, JamfSim, SimConfig, generate_computers, generate_mobiles
+
+pytestmark = pytest.mark.unit  # the simulator in-process over loopback: no broker, no database
 
 
 def sync_request(integration_id: str = "jamf-1", kind: str = "jamf_pro", **kw: Any) -> SyncRequested:
@@ -102,9 +106,44 @@ async def test_wrong_credentials_fail_the_run_without_the_secret(
 async def test_an_unknown_integration_fails_the_run(serve_jamf: Any, make_oauth: Callable) -> None:
     publisher = ListPublisher()
     app = connector(make_oauth(serve_jamf(JamfSim([], []))), publisher)
-    await app.handle(sync_request(integration_id="not-configured"))
-    assert [type(e) for e in publisher.events] == [SyncRunStarted, SyncRunFailed]
+    result = await app.handle(sync_request(integration_id="not-configured"))
+    assert [type(e) for e in publisher.events] == [SyncRunFailed]
     assert "not-configured" in publisher.events[-1].error  # type: ignore[attr-defined]
+    assert result is not None and result.status == "failed"
+
+
+async def test_an_integration_added_to_the_file_later_is_found(
+    serve_jamf: Any, make_oauth: Callable, tmp_path: Any
+) -> None:
+    """R-S3: a link made while the connector runs; the file is read again for an unknown id."""
+    path = tmp_path / "integrations.json"
+    path.write_text("{}")
+    publisher = ListPublisher()
+    app = build_app(Settings(integrations_file=path), publisher=publisher)
+    srv = serve_jamf(JamfSim(generate_computers(3), []))
+    path.write_text(json.dumps({"jamf-1": srv.integration("basic")}))
+    result = await app.handle(sync_request())
+    assert result is not None and (result.status, result.devices_observed) == ("completed", 3)
+
+
+async def test_requests_for_other_mdms_are_ignored() -> None:
+    publisher = ListPublisher()
+    app = build_app(Settings(), publisher=publisher, integrations={})
+    assert await app.handle(sync_request(kind="intune")) is None
+    assert publisher.events == []
+
+
+async def test_a_broker_failure_mid_pull_propagates_and_publishes_no_end(
+    serve_jamf: Any, make_oauth: Callable
+) -> None:
+    """Nothing can be published then: the request must stay uncommitted, to be pulled again."""
+    publisher = ListPublisher()
+    publisher.fail_after = 50
+    app = connector(make_oauth(serve_jamf(JamfSim(generate_computers(200), []))), publisher)
+    with pytest.raises(KafkaConnectionError):
+        await app.handle(sync_request())
+    assert len(publisher.events) == 50
+    assert not any(isinstance(e, SyncRunCompleted | SyncRunFailed) for e in publisher.events)
 
 
 async def test_the_api_version_that_answered_is_remembered_per_integration(
@@ -131,4 +170,4 @@ def test_building_the_app_does_no_io(tmp_path: Any) -> None:
     app = build_app(Settings(integrations_file=path, kafka_bootstrap_servers="127.0.0.1:1"))
     assert list(app.integrations) == ["j"]
     with pytest.raises(RuntimeError, match="start"):
-        _ = app.producer  # nothing connected yet
+        _ = app.publisher  # no producer yet: nothing connected

@@ -140,6 +140,10 @@ def _mobile(**sections: Any) -> dict[str, Any]:
         ("Unknown", None),
         ("N/A", None),
         ("n / a", None),
+        ("XXXXXXXX", None),  # one character repeated
+        ("0000-0000", None),
+        ("To be filled by OEM", None),
+        ("[REDACTED]", None),
         ("1A", "1A"),  # short but real
         ("0A1", "0A1"),
     ],
@@ -313,6 +317,12 @@ def test_timestamps_with_offsets_and_without_zone_are_utc() -> None:
     device = translate("computer", _computer(general=general))
     assert device.mdm.last_check_in_at == datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
     assert device.mdm.enrolled_at == datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("sentinel", ["1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_sentinel_timestamps_are_no_value(sentinel: str) -> None:
+    general = {**_computer()["general"], "lastEnrolledDate": sentinel}
+    assert translate("computer", _computer(general=general)).mdm.enrolled_at is None
 
 
 def test_udid_from_general_when_not_at_top_level() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import ssl
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -84,6 +85,8 @@ class JamfClient:
         self._versions = tuple(computer_versions)
         self.computer_version = computer_version  # remembered per integration by the caller
         self.reported_totals: dict[Kind, int] = {}
+        self.pages = 0  # inventory pages fetched (gap checks included)
+        self._walks: list[paging.Walk] = []
 
     async def inventory(self) -> AsyncIterator[InventoryPage]:
         """Every computer, then every mobile device (R-J2: both kinds in one run)."""
@@ -97,6 +100,10 @@ class JamfClient:
     @property
     def reported_total(self) -> int | None:
         return sum(self.reported_totals.values()) if self.reported_totals else None
+
+    @property
+    def duplicates(self) -> int:
+        return sum(w.duplicates for w in self._walks)
 
     async def computers(self) -> AsyncIterator[InventoryPage]:
         params = [("section", s) for s in COMPUTER_SECTIONS] + [("sort", "id:asc")]
@@ -133,6 +140,7 @@ class JamfClient:
         self, kind: Kind, path: str, params: list[tuple[str, str]], first: Page
     ) -> AsyncIterator[InventoryPage]:
         walk = paging.Walk(ID_FIELD[kind])
+        self._walks.append(walk)
         total = first.totalCount or 0
         yield InventoryPage(kind, walk.take(0, first.results or []), total)
         returned = len(first.results or [])
@@ -200,13 +208,15 @@ class JamfClient:
     async def _get_page(self, path: str, params: list[tuple[str, str]], page: int, size: int) -> Page:
         response = await self._get(path, [*params, ("page", str(page)), ("page-size", str(size))])
         try:
-            parsed = Page.model_validate_json(response.content)
-        except ValidationError:
+            # json.loads, then the envelope: faster than pydantic parsing `list[Any]` from JSON itself
+            parsed = Page.model_validate(json.loads(response.content))
+        except (ValueError, ValidationError):
             raise JamfApiError(
                 f"GET {path} page {page}: not an inventory page", response.status_code
             ) from None
         if parsed.totalCount is None:
             raise JamfApiError(f"GET {path} page {page}: no totalCount", response.status_code)
+        self.pages += 1
         return parsed
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:

@@ -26,6 +26,7 @@ class Walk:
     seen: set[str] = field(default_factory=set)
     bounds: dict[int, tuple[int, int]] = field(default_factory=dict)  # page number -> (min id, max id)
     numeric: bool = True  # Jamf ids are numbers in strings; if one is not, no gap check is possible
+    duplicates: int = 0  # records dropped because their id was already seen in this walk
 
     def take(self, page_number: int | None, results: list[Any]) -> list[Any]:
         """The records of a page not seen before; remembers the page's id range."""
@@ -40,7 +41,9 @@ class Walk:
                 ids.append(int(key))
             else:
                 self.numeric = False
-            if key not in self.seen:
+            if key in self.seen:
+                self.duplicates += 1
+            else:
                 self.seen.add(key)
                 fresh.append(record)
         if page_number is not None and ids:

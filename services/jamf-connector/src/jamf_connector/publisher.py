@@ -12,6 +12,7 @@ import asyncio
 from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
 from ledger_contracts import Event, codec
 
@@ -51,7 +52,7 @@ class ListPublisher:
 
     async def publish(self, event: Event) -> None:
         if self.fail_after is not None and len(self.events) >= self.fail_after:
-            raise ConnectionError("simulated broker failure")
+            raise KafkaConnectionError("simulated broker failure")
         self.events.append(event)
 
     async def flush(self) -> None:

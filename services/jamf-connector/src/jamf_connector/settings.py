@@ -77,4 +77,5 @@ class Settings(BaseSettings):
     max_retry_after_s: float = Field(300.0, ge=0)  # cap of a server-sent Retry-After
     # A pull can take minutes; the consumer must not be thrown out of the group meanwhile.
     max_poll_interval_ms: int = 3_600_000
+    kafka_session_timeout_ms: int = 10_000  # aiokafka's default; the demo shortens it for fast rebalances
     log_level: str = "INFO"

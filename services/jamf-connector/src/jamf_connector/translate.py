@@ -5,9 +5,8 @@ Decisions a reader needs (each one is table-tested in tests/test_translate.py):
 * `mdm_device_id` is `"computer:<id>"` / `"mobile:<id>"`: computer and mobile ids come from
   separate tables and overlap (computer 7 and mobile 7 are two devices).
 * Serial numbers: trimmed; blank, "Not Available" (DEP devices before their first check-in,
-  personally owned mobiles) and the usual firmware placeholders are None — compared
-  case-insensitively and with spaces removed, so "To be filled by O.E.M." and "tobefilledbyoem"
-  alike never reach matching (R-M5).
+  personally owned mobiles), the usual firmware placeholders and one character repeated ("0000")
+  are None — compared case-insensitively with spaces removed, so they never reach matching (R-M5).
 * OS: `"<OS> (<version>)"`, just `"<OS>"` without a version. Computers: `operatingSystem.name`
   ("Mac OS X" / "OS X" are written "macOS"). Mobiles: Jamf says `deviceType: "iOS"` for iPhones
   *and* iPads, so the family comes from `hardware.modelIdentifier` (iPad* -> iPadOS from 13 on,
@@ -27,7 +26,8 @@ Decisions a reader needs (each one is table-tested in tests/test_translate.py):
 * Management status: "managed" / "unmanaged", with ", supervised" appended when supervised.
 * A record whose id is missing, whose sections have the wrong JSON type, or whose timestamp does
   not parse raises `MalformedDevice` naming the record and the field; the caller skips it.
-  Timestamps without a zone are taken as UTC (Jamf always sends `Z`).
+  Timestamps without a zone are taken as UTC (Jamf always sends `Z`); years before 1990 or 9999
+  are "no value" sentinels (None).
 """
 
 from __future__ import annotations
@@ -46,27 +46,46 @@ from .models import Computer, ComputerStorage, MobileDevice
 Kind = Literal["computer", "mobile"]
 MANUFACTURER = "Apple"
 
-# Compared after lower-casing and removing spaces (see _placeholder_key).
-PLACEHOLDER_SERIALS = frozenset(
-    {
+# The same list as the Intune connector (one idea, two MDMs; the contracts are the only shared code):
+# compared case-insensitively with whitespace removed. "Not Available" is Jamf's own word for a DEP
+# device before its first check-in and for personally owned mobiles.
+PLACEHOLDER_SERIALS: frozenset[str] = frozenset(
+    re.sub(r"\s+", "", s).casefold()
+    for s in (
         "0",
-        "notavailable",
-        "defaultstring",
-        "tobefilledbyo.e.m.",
-        "tobefilledbyoem",
-        "systemserialnumber",
-        "unknown",
-        "n/a",
-        "na",
-        "none",
-        "null",
-        "-",
-        "notspecified",
-        "serialnumber",
-        "chassisserialnumber",
-    }
+        "-1",
+        "To be filled by O.E.M.",
+        "To be filled by OEM",
+        "Default string",
+        "Default",
+        "System Serial Number",
+        "Chassis Serial Number",
+        "Base Board Serial Number",
+        "Serial Number",
+        "SerialNumber",
+        "Not Specified",
+        "Not Available",
+        "Not Applicable",
+        "None",
+        "Null",
+        "N/A",
+        "NA",
+        "Unknown",
+        "OEM",
+        "O.E.M.",
+        "INVALID",
+        "0123456789",
+        "123456789",
+        "1234567890",
+        "[REDACTED]",
+    )
 )
-_ALL_ZEROS = re.compile(r"^0+$")
+_WHITESPACE = re.compile(r"\s+")
+# Separators ignored by the "one repeated character" rule: "0000-0000", "XXXXXXXX", "11111111".
+_SEPARATORS = re.compile(r"[\s\-_.:/]+")
+# Timestamps outside this window are "no value" sentinels, not dates (1970-01-01 appears in Jamf's
+# own examples; 9999-12-31 is a common "never"). No device was enrolled in an MDM before 1990.
+_EARLIEST_YEAR, _LATEST_YEAR = 1990, 9999
 
 
 class MalformedDevice(ValueError):
@@ -202,16 +221,15 @@ def _observed(
 
 def clean_serial(value: str | None) -> str | None:
     text = _text(value)
-    if text is None:
-        return None
-    key = _placeholder_key(text)
-    if key in PLACEHOLDER_SERIALS or _ALL_ZEROS.match(key):
-        return None
-    return text
+    return None if text is None or is_placeholder_serial(text) else text
 
 
-def _placeholder_key(text: str) -> str:
-    return "".join(text.split()).lower()
+def is_placeholder_serial(value: str) -> bool:
+    squashed = _WHITESPACE.sub("", value).casefold()
+    if squashed in PLACEHOLDER_SERIALS:
+        return True
+    core = _SEPARATORS.sub("", squashed)
+    return len(set(core)) <= 1  # empty, or one character repeated ("0", "00000000", "XXXX", "----")
 
 
 def os_string(name: str | None, version: str | None) -> str | None:
@@ -221,7 +239,7 @@ def os_string(name: str | None, version: str | None) -> str | None:
 
 
 def _computer_os_name(name: str | None) -> str:
-    if name is None or _placeholder_key(name) in {"macosx", "osx", "macos"}:
+    if name is None or _WHITESPACE.sub("", name).casefold() in {"macosx", "osx", "macos"}:
         return "macOS"  # every Jamf computer is a Mac; the old names only say which era
     return name
 
@@ -337,4 +355,6 @@ class _Timestamps:
             raise MalformedDevice(
                 self.kind, self.jamf_id, field, f"not an ISO-8601 timestamp: {text!r}"
             ) from None
+        if not _EARLIEST_YEAR <= parsed.year < _LATEST_YEAR:
+            return None  # a sentinel; checked before any zone arithmetic, which could overflow
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

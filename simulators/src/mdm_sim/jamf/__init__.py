@@ -1,8 +1,8 @@
 """Jamf Pro simulator: token endpoints, computers-inventory (v1–v4) and mobile-devices detail."""
 
-from .app import create_app
+from .app import build_jamf_app
 from .data import generate_computers, generate_mobiles, load_file
-from .server import RunningJamfSim, run_jamf_sim
+from .runner import RunningJamfSim, running_jamf_sim
 from .state import Fault, JamfSim, Scheduled, SimConfig
 
 __all__ = [
@@ -11,9 +11,9 @@ __all__ = [
     "RunningJamfSim",
     "Scheduled",
     "SimConfig",
-    "create_app",
+    "build_jamf_app",
     "generate_computers",
     "generate_mobiles",
     "load_file",
-    "run_jamf_sim",
+    "running_jamf_sim",
 ]

@@ -44,7 +44,7 @@ def _fault_response(fault: Fault) -> Response:
     )
 
 
-def create_app(sim: JamfSim) -> FastAPI:
+def build_jamf_app(sim: JamfSim) -> FastAPI:
     app = FastAPI(title="Jamf Pro simulator", version=VERSION, docs_url=None, redoc_url=None)
     app.state.sim = sim
 

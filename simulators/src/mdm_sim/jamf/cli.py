@@ -1,6 +1,6 @@
 """`mdm-sim jamf …`: serve a Jamf Pro simulator until SIGINT/SIGTERM.
 
-Prints one JSON line when ready: {"sim": "jamf", "base_url", "ca", "client_id", "client_secret",
+Prints one JSON line when ready: {"event": "jamf_sim.ready", "base_url", "ca", "client_id", "client_secret",
 "username", "password", "computers", "mobiles"} — the credentials are the simulator's own test
 values, which is why printing them is fine here (and only here).
 Devices come from MDM_SIM_JAMF_COMPUTERS / MDM_SIM_JAMF_MOBILES (a `{totalCount, results}` page or
@@ -17,8 +17,10 @@ import sys
 import threading
 
 from .data import generate_computers, generate_mobiles, load_file
-from .server import run_jamf_sim
+from .runner import running_jamf_sim
 from .state import ALL_VERSIONS, JamfSim, SimConfig
+
+HELP = "Jamf Pro API simulator: OAuth/basic tokens, computers-inventory v1–v4, mobile-devices detail"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with run_jamf_sim(
+    with running_jamf_sim(
         sim, cert_dir=args.cert_dir, use_tls=not args.http, host=args.host, port=args.port
     ) as srv:
         ready = {
-            "sim": "jamf",
+            "event": "jamf_sim.ready",
             "base_url": srv.base_url,
             "ca": str(srv.ca_pem) if srv.ca_pem else None,
             "client_id": sim.config.client_id,

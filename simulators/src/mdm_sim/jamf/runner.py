@@ -18,19 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from .. import tls
-from .app import create_app
+from .app import build_jamf_app
 from .state import JamfSim
 
 
 @dataclass(frozen=True)
 class RunningJamfSim:
-    base_url: str
-    ca_pem: Path | None  # None when served over plain HTTP
-    sim: JamfSim
+    base_url: str  # https://127.0.0.1:PORT (http:// when served without TLS)
+    ca_pem: Path | None  # trust this file (and only this) to talk to the simulator; None over HTTP
+    sim: JamfSim  # the live state, in this process
+
+    def integration(self, flavour: str = "oauth") -> dict[str, str | None]:
+        """One entry of the jamf-connector's integrations file (OAuth client or username/password)."""
+        config = self.sim.config
+        entry: dict[str, str | None] = {
+            "base_url": self.base_url,
+            "ca_bundle": str(self.ca_pem) if self.ca_pem else None,
+        }
+        if flavour == "oauth":
+            return {**entry, "client_id": config.client_id, "client_secret": config.client_secret}
+        return {**entry, "username": config.username, "password": config.password}
 
 
 @contextlib.contextmanager
-def run_jamf_sim(
+def running_jamf_sim(
     sim: JamfSim,
     *,
     cert_dir: str | os.PathLike[str] | None = None,
@@ -39,7 +50,7 @@ def run_jamf_sim(
     port: int = 0,
 ) -> Iterator[RunningJamfSim]:
     """Serve `sim` until the block ends; yields where it listens and which CA to trust."""
-    app = create_app(sim)
+    app = build_jamf_app(sim)
     if not use_tls:
         with serve_plain_in_thread(app, host=host, port=port) as url:
             yield RunningJamfSim(url, None, sim)
@@ -82,6 +93,6 @@ def serve_plain_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -
     try:
         yield f"http://{f'[{host}]' if ':' in host else host}:{bound}"
     finally:
-        server.should_exit = True
+        server.should_exit = server.force_exit = True  # as tls.serve_in_thread: idle keep-alives
         thread.join(10)
         sock.close()
