@@ -16,7 +16,7 @@ import requests
 
 from mdm_sim.graph import DEVICES_FILE_ENV, GRAPH_SCOPE, GraphSimConfig, RunningGraphSim, running_graph_sim
 
-pytestmark = pytest.mark.unit  # in-process, loopback only: no broker, no database
+# No tier marker: not pure (TLS on loopback), yet no broker or database; runs in the full suite.
 
 
 @pytest.fixture
@@ -85,7 +85,11 @@ def test_wrong_secret_is_aadsts7000215(sim: RunningGraphSim) -> None:
 
 
 def test_token_endpoint_checks_scope_client_and_tenant(sim: RunningGraphSim) -> None:
-    form = {"grant_type": "client_credentials", "client_id": sim.client_id, "client_secret": sim.client_secret}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": sim.client_id,
+        "client_secret": sim.client_secret,
+    }
     with client(sim) as c:
         url = f"{sim.authority_url}/oauth2/v2.0/token"
         assert c.post(url, data={**form, "scope": "https://graph.microsoft.com/.default"}).status_code == 200
@@ -95,8 +99,11 @@ def test_token_endpoint_checks_scope_client_and_tenant(sim: RunningGraphSim) -> 
         assert bad_client.json()["error_codes"] == [700016]
         other_tenant = c.post(f"{sim.base_url}/other/oauth2/v2.0/token", data={**form, "scope": GRAPH_SCOPE})
         assert other_tenant.json()["error"] == "invalid_tenant"
-        basic = c.post(url, data={"grant_type": "client_credentials", "scope": GRAPH_SCOPE},
-                       auth=(sim.client_id, sim.client_secret))  # fmt: skip
+        basic = c.post(
+            url,
+            data={"grant_type": "client_credentials", "scope": GRAPH_SCOPE},
+            auth=(sim.client_id, sim.client_secret),
+        )
         assert basic.status_code == 200
 
 
@@ -115,7 +122,9 @@ def test_paging_select_count_and_absolute_next_links(sim: RunningGraphSim) -> No
     pages = crawl(sim, f"{LIST}?$select=id,deviceName,serialNumber&$top=1000", bearer)
     assert [len(p["value"]) for p in pages] == [1000, 1000, 500]
     assert all(p["@odata.count"] == 2500 for p in pages)
-    assert pages[0]["@odata.context"].endswith("$metadata#deviceManagement/managedDevices(id,deviceName,serialNumber)")
+    assert pages[0]["@odata.context"].endswith(
+        "$metadata#deviceManagement/managedDevices(id,deviceName,serialNumber)"
+    )
     assert all(set(d) == {"id", "deviceName", "serialNumber"} for p in pages for d in p["value"])
     ids = [d["id"] for p in pages for d in p["value"]]
     assert len(ids) == len(set(ids)) == 2500
@@ -168,8 +177,9 @@ def test_short_token_lifetime_expires_while_msal_still_trusts_it() -> None:
 
 def test_429_with_and_without_retry_after_then_recovery(sim: RunningGraphSim) -> None:
     bearer = token(sim)
-    sim.control("POST", "/faults", [{"status": 429, "retry_after": "0.05", "page": 2},
-                                    {"status": 429, "page": 3}])  # fmt: skip
+    sim.control(
+        "POST", "/faults", [{"status": 429, "retry_after": "0.05", "page": 2}, {"status": 429, "page": 3}]
+    )
     first = get(sim, LIST, bearer).json()
     throttled = get(sim, first["@odata.nextLink"], bearer)
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "0.05"

@@ -35,7 +35,15 @@ def test_platform_mix(devices: list[dict]) -> None:
     assert {"Windows", "macOS", "iOS", "Android"} <= set(by_os)
     assert by_os["Windows"] > len(devices) * 0.4
     manufacturers = {d["manufacturer"] for d in devices}
-    assert {"Dell Inc.", "LENOVO", "HP", "Apple", "samsung", "Microsoft Corporation", "VMware, Inc."} <= manufacturers
+    assert {
+        "Dell Inc.",
+        "LENOVO",
+        "HP",
+        "Apple",
+        "samsung",
+        "Microsoft Corporation",
+        "VMware, Inc.",
+    } <= manufacturers
 
 
 def test_the_quirks_are_all_there(devices: list[dict]) -> None:
@@ -55,8 +63,12 @@ def test_the_quirks_are_all_there(devices: list[dict]) -> None:
 
 
 def test_re_enrolled_duplicates_share_serial_and_name_with_a_new_id(devices: list[dict]) -> None:
-    by_pair = Counter((d["serialNumber"], d["deviceName"]) for d in devices if d["serialNumber"] not in ("", "0"))
-    dup_pairs = [pair for pair, n in by_pair.items() if n > 1 and pair[0].startswith(("PF", "5CG", "R5", "VMware"))]
+    by_pair = Counter(
+        (d["serialNumber"], d["deviceName"]) for d in devices if d["serialNumber"] not in ("", "0")
+    )
+    dup_pairs = [
+        pair for pair, n in by_pair.items() if n > 1 and pair[0].startswith(("PF", "5CG", "R5", "VMware"))
+    ]
     assert len(dup_pairs) > 50
 
 
@@ -81,7 +93,9 @@ def test_load_devices_file_accepts_pages_arrays_and_single_objects(tmp_path: Pat
 
 
 def test_store_pages_by_keyset_on_device_name_then_id() -> None:
-    store = DeviceStore([{"id": "3", "deviceName": "b"}, {"id": "2", "deviceName": "a"}, {"id": "1", "deviceName": "b"}])
+    store = DeviceStore(
+        [{"id": "3", "deviceName": "b"}, {"id": "2", "deviceName": "a"}, {"id": "1", "deviceName": "b"}]
+    )
     start, first, last = store.page(None, 2)
     assert (start, [d["id"] for d in first], last) == (0, ["2", "1"], ("b", "1"))
     start, second, last = store.page(("b", "1"), 2)

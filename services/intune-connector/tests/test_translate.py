@@ -65,7 +65,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "mdm": {
             "enrolled_at": datetime(2023, 12, 14, 18, 5, 18, tzinfo=UTC),
             "last_check_in_at": datetime(2024, 4, 13, 20, 23, 18, tzinfo=UTC),
-            "disk_capacity_gb": 127.45,  # 136,844,410,880 bytes in GiB (the contract's golden sample)
+            "disk_capacity_gb": 136.84,  # 136,844,410,880 bytes in decimal GB
             "registration_status": "registered",
             "primary_user_email": None,
         },
@@ -80,7 +80,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "mdm": {
             "enrolled_at": datetime(2021, 6, 24, 0, 37, 4, 588543, tzinfo=UTC),
             "last_check_in_at": datetime(2023, 8, 23, 9, 5, 10, 199762, tzinfo=UTC),
-            "disk_capacity_gb": 31.45,
+            "disk_capacity_gb": 33.77,
             "registration_status": "registered",
             "primary_user_email": "user@example.com",
         },
@@ -95,7 +95,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "mdm": {
             "enrolled_at": datetime(2021, 6, 24, 0, 37, 4, 588543, tzinfo=UTC),
             "last_check_in_at": datetime(2023, 8, 23, 9, 5, 10, 199762, tzinfo=UTC),
-            "disk_capacity_gb": 31.45,
+            "disk_capacity_gb": 33.77,
             "registration_status": "registered",
             "primary_user_email": "user@example.com",
         },
@@ -155,7 +155,11 @@ EDGE_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("os without version (R-I2)", {"osVersion": ""}, {"os": "Windows"}),
     ("os version only", {"operatingSystem": "", "osVersion": "10.0"}, {"os": None}),
     ("os both empty", {"operatingSystem": None, "osVersion": None}, {"os": None}),
-    ("os with build in parens", {"operatingSystem": "macOS", "osVersion": "11.2.1 (20D74)"}, {"os": "macOS (11.2.1 (20D74))"}),  # noqa: E501
+    (
+        "os with build in parens",
+        {"operatingSystem": "macOS", "osVersion": "11.2.1 (20D74)"},
+        {"os": "macOS (11.2.1 (20D74))"},
+    ),
     ("manufacturer blank", {"manufacturer": " "}, {"manufacturer": None}),
     ("manufacturer trimmed", {"manufacturer": " Dell Inc. "}, {"manufacturer": "Dell Inc."}),
     ("firmware default manufacturer", {"manufacturer": "System manufacturer"}, {"manufacturer": None}),
@@ -163,11 +167,23 @@ EDGE_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("e-mail empty: UPN (R-I6)", {"emailAddress": ""}, {"assigned_user": "aiko@corp.example.com"}),
     ("userless", {"emailAddress": "", "userPrincipalName": ""}, {"assigned_user": None}),
     ("storage 0 (R-I8)", {"totalStorageSpaceInBytes": 0}, {"mdm.disk_capacity_gb": None}),
-    ("storage as OData string", {"totalStorageSpaceInBytes": "137438953472"}, {"mdm.disk_capacity_gb": 128.0}),
+    (
+        "storage as OData string",
+        {"totalStorageSpaceInBytes": "137438953472"},
+        {"mdm.disk_capacity_gb": 137.44},
+    ),
     ("storage negative", {"totalStorageSpaceInBytes": -5}, {"mdm.disk_capacity_gb": None}),
     ("sentinel 0001-01-01", {"enrolledDateTime": "0001-01-01T00:00:00Z"}, {"mdm.enrolled_at": None}),
-    ("sentinel 9999-12-31", {"lastSyncDateTime": "9999-12-31T23:59:59.9999999Z"}, {"mdm.last_check_in_at": None}),
-    ("sentinel min with offset", {"enrolledDateTime": "0001-01-01T00:00:00+01:00"}, {"mdm.enrolled_at": None}),
+    (
+        "sentinel 9999-12-31",
+        {"lastSyncDateTime": "9999-12-31T23:59:59.9999999Z"},
+        {"mdm.last_check_in_at": None},
+    ),
+    (
+        "sentinel min with offset",
+        {"enrolledDateTime": "0001-01-01T00:00:00+01:00"},
+        {"mdm.enrolled_at": None},
+    ),
     ("unix zero", {"enrolledDateTime": "1970-01-01T00:00:00Z"}, {"mdm.enrolled_at": None}),
     ("empty date", {"enrolledDateTime": ""}, {"mdm.enrolled_at": None}),
     (
@@ -180,10 +196,22 @@ EDGE_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"lastSyncDateTime": "2023-08-23T09:05:10.1997623Z"},
         {"mdm.last_check_in_at": datetime(2023, 8, 23, 9, 5, 10, 199762, tzinfo=UTC)},
     ),
-    ("every registration state kept", {"deviceRegistrationState": "keyConflict"}, {"mdm.registration_status": "keyConflict"}),  # noqa: E501
+    (
+        "every registration state kept",
+        {"deviceRegistrationState": "keyConflict"},
+        {"mdm.registration_status": "keyConflict"},
+    ),
     ("registration null", {"deviceRegistrationState": None}, {"mdm.registration_status": None}),
-    ("device name trimmed", {"deviceName": " LT-0042 "}, {"device_name": "LT-0042", "mdm.device_name": "LT-0042"}),
-    ("extra keys tolerated", {"enrollmentProfileName": None, "@odata.type": "#microsoft.graph.managedDevice"}, {}),
+    (
+        "device name trimmed",
+        {"deviceName": " LT-0042 "},
+        {"device_name": "LT-0042", "mdm.device_name": "LT-0042"},
+    ),
+    (
+        "extra keys tolerated",
+        {"enrollmentProfileName": None, "@odata.type": "#microsoft.graph.managedDevice"},
+        {},
+    ),
 ]
 
 
@@ -244,9 +272,9 @@ def test_not_an_object_is_malformed() -> None:
         translate_device(["not", "a", "device"])  # type: ignore[arg-type]
 
 
-def test_disk_capacity_is_binary_gb_rounded() -> None:
-    assert disk_capacity_gb(136844410880) == 127.45
-    assert disk_capacity_gb(2**30) == 1.0
+def test_disk_capacity_is_decimal_gb_rounded() -> None:
+    assert disk_capacity_gb(136844410880) == 136.84
+    assert disk_capacity_gb(10**9) == 1.0
     assert disk_capacity_gb(0) is None
     assert disk_capacity_gb(None) is None
 
@@ -259,9 +287,22 @@ def test_format_os() -> None:
 
 # --- properties ---------------------------------------------------------------------------------
 
-PLACEHOLDER_SOURCES = ["0", "-1", "To be filled by O.E.M.", "Default string", "System Serial Number",
-                       "Not Specified", "None", "N/A", "Unknown", "0123456789", "Chassis Serial Number",
-                       "OEM", "INVALID", "[REDACTED]"]  # fmt: skip
+PLACEHOLDER_SOURCES = [
+    "0",
+    "-1",
+    "To be filled by O.E.M.",
+    "Default string",
+    "System Serial Number",
+    "Not Specified",
+    "None",
+    "N/A",
+    "Unknown",
+    "0123456789",
+    "Chassis Serial Number",
+    "OEM",
+    "INVALID",
+    "[REDACTED]",
+]
 
 
 @st.composite
@@ -312,7 +353,11 @@ _json_values = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=F
 
 
 @relaxed
-@given(st.dictionaries(st.sampled_from(translate.GRAPH_FIELDS), _json_values | st.lists(_json_values, max_size=2)))
+@given(
+    st.dictionaries(
+        st.sampled_from(translate.GRAPH_FIELDS), _json_values | st.lists(_json_values, max_size=2)
+    )
+)
 def test_any_payload_translates_or_raises_malformed_device(overrides: dict[str, Any]) -> None:
     try:
         result = translate_device(base(**overrides))
@@ -331,4 +376,12 @@ def test_translator_is_pure() -> None:
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert imported <= {"__future__", "re", "collections", "datetime", "typing", "pydantic", "ledger_contracts"}
+    assert imported <= {
+        "__future__",
+        "re",
+        "collections",
+        "datetime",
+        "typing",
+        "pydantic",
+        "ledger_contracts",
+    }

@@ -120,6 +120,8 @@ def serve_in_thread(
     try:
         yield f"https://{_url_host(host)}:{bound_port}"
     finally:
-        server.should_exit = True
+        # force_exit: idle keep-alive TLS connections of clients that never close their session
+        # (MSAL's requests.Session) would otherwise hold a graceful shutdown for many seconds.
+        server.should_exit = server.force_exit = True
         thread.join(10)
         sock.close()

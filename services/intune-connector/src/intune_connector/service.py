@@ -1,100 +1,32 @@
 """The connector's composition root and its Kafka shell (R-E1, SPEC §9).
 
 Consumes `mdm.sync-requests.v1` (group `intune-connector`, commit after handling: at-least-once),
-pulls the integration's managedDevices and publishes to `mdm.snapshots.v1`, keyed by tenant:
-`SyncRunStarted`, one `DeviceObserved` per device as pages arrive, then `SyncRunCompleted` — or
-`SyncRunFailed`, never a completed run after a partial pull. Undecodable requests go to the DLQ.
+runs one `SyncRun` per Intune request (publishing to `mdm.snapshots.v1`, see sync_run.py), ignores
+other MDM kinds, answers an unknown integration with `SyncRunFailed`, and sends undecodable
+requests to the dead-letter topic with the error in its headers — never dropping them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ssl
-import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from ledger_contracts import (
-    DeviceObserved,
-    Event,
-    SyncRequested,
-    SyncRunCompleted,
-    SyncRunFailed,
-    SyncRunStarted,
-    codec,
-    topics,
-)
+from ledger_contracts import Event, SyncRequested, SyncRunFailed, codec, topics
 
-from .auth import AuthError, TokenProvider, TokenSource, redact
-from .graph import GraphError, ManagedDevices, RetryPolicy
+from .auth import TokenProvider, TokenSource
+from .graph import RetryPolicy
 from .settings import Integration, Settings, load_integrations
-from .translate import MalformedDevice, translate_device
+from .sync_run import PullResult, SyncRun, http_client_for
 
 CONSUMER_NAME = "intune-connector"
-T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class PullResult:
-    status: str  # "completed" | "failed"
-    devices_observed: int
-    reported_total: int | None = None
-    malformed: int = 0
-    duplicates: int = 0
-    pages: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-
-
-async def prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncIterator[T]:
-    """Iterate `source` in a background task, `depth` items ahead: the next Graph page downloads
-    while this one is translated and published."""
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=depth)
-
-    async def pump() -> None:
-        try:
-            async for item in source:
-                await queue.put(("item", item))
-        except Exception as exc:  # handed to the consumer; cancellation is not
-            await queue.put(("error", exc))
-        else:
-            await queue.put(("done", None))
-
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            kind, value = await queue.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def http_client_for(integration: Integration, settings: Settings) -> httpx.AsyncClient:
-    if integration.ca_bundle is not None:
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(integration.ca_bundle))
-    else:
-        verify = True
-    return httpx.AsyncClient(
-        verify=verify,
-        trust_env=integration.ca_bundle is None,
-        timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
-        headers={"Accept": "application/json", "User-Agent": "device-ledger-intune-connector/0.1"},
-    )
 
 
 class IntuneConnector:
@@ -162,6 +94,8 @@ class IntuneConnector:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=self.settings.max_poll_interval_ms,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 3),
         )
         await consumer.start()
         self.ready.set()
@@ -242,7 +176,10 @@ class IntuneConnector:
     def integration(self, integration_id: str) -> Integration | None:
         if integration_id not in self._integrations and self.settings.integrations_file is not None:
             # Integrations are added while we run (R-S3): look at the file again before giving up.
-            self._integrations = load_integrations(self.settings.integrations_file)
+            try:
+                self._integrations = load_integrations(self.settings.integrations_file)
+            except (OSError, ValueError) as exc:  # mid-rewrite or broken: keep what we had
+                log.error("intune.integrations_unreadable", error=f"{type(exc).__name__}: {exc}"[:300])
         return self._integrations.get(integration_id)
 
     def tokens_for(self, integration: Integration) -> TokenSource:
@@ -255,116 +192,18 @@ class IntuneConnector:
     async def pull(self, integration: Integration, request: SyncRequested) -> PullResult:
         """One full pull of `integration`, published as a sync run. Returns what happened."""
         await self.start()
-        ids = {
-            "tenant_id": request.tenant_id,
-            "sync_run_id": str(request.sync_run_id),
-            "integration_id": integration.integration_id,
-        }
-        with structlog.contextvars.bound_contextvars(**ids):
-            return await self._pull(integration, request)
-
-    async def _pull(self, integration: Integration, request: SyncRequested) -> PullResult:
-        started = time.monotonic()
-        common = {"tenant_id": request.tenant_id, "sync_run_id": request.sync_run_id}
-        iid = integration.integration_id
-        await self._publish_one(
-            SyncRunStarted(**common, master_link=request.master_link, dry_run=request.dry_run)
+        run = SyncRun(
+            integration,
+            request,
+            tokens=self.tokens_for(integration),
+            open_http=functools.partial(self._http_client_factory, integration, self.settings),
+            send=self._send_all,
+            policy=self.policy,
+            page_size=self.settings.page_size,
         )
-        log.info("intune.pull_started")
-        observed = malformed = 0
-        listing: ManagedDevices | None = None
-        pending: list[asyncio.Future[Any]] = []
-        try:
-            async with self._http_client_factory(integration, self.settings) as http:
-                listing = ManagedDevices(
-                    integration.graph_base_url,
-                    self.tokens_for(integration),
-                    http,
-                    policy=self.policy,
-                    page_size=self.settings.page_size,
-                )
-                async for page in prefetch(listing.pages()):
-                    events = []
-                    for raw in page.devices:
-                        try:
-                            translated = translate_device(raw)
-                        except MalformedDevice as exc:
-                            malformed += 1
-                            log.warning("intune.malformed_device", error=str(exc), page=page.number)
-                            continue
-                        for warning in translated.warnings:
-                            log.warning("intune.translation_warning", detail=warning)
-                        events.append(DeviceObserved(**common, integration_id=iid, device=translated.device))
-                    # Publish this page, then wait for the previous page's acks: one page in flight
-                    # keeps memory flat (100k devices are never held) without stalling the producer.
-                    sent = await self._send_all(events)
-                    await asyncio.gather(*pending)
-                    pending = sent
-                    observed += len(events)
-                await asyncio.gather(*pending)
-        except (GraphError, AuthError, httpx.HTTPError, ValueError) as exc:
-            error = self._safe_error(exc, integration)
-            return await self._fail(request, integration, observed, pending, error, started, listing)
-        except KafkaError:
-            raise  # cannot publish anything now; the request stays uncommitted and comes back
-        except Exception as exc:  # a bug: still end the run visibly rather than leave it "running"
-            log.exception("intune.pull_crashed")
-            error = self._safe_error(exc, integration)
-            return await self._fail(request, integration, observed, pending, error, started, listing)
-        stats = listing.stats if listing else None
-        reported = stats.reported_total if stats else None
-        await self._publish_one(
-            SyncRunCompleted(**common, integration_id=iid, devices_observed=observed, reported_total=reported)
-        )
-        result = PullResult(
-            "completed",
-            observed,
-            reported,
-            malformed,
-            stats.duplicates if stats else 0,
-            stats.pages if stats else 0,
-            time.monotonic() - started,
-        )
-        log.info(
-            "intune.pull_completed",
-            devices_observed=observed,
-            reported_total=reported,
-            malformed=malformed,
-            duplicates=result.duplicates,
-            pages=result.pages,
-            retries=stats.retries if stats else 0,
-            seconds=round(result.seconds, 3),
-        )
-        return result
-
-    async def _fail(
-        self,
-        request: SyncRequested,
-        integration: Integration,
-        observed: int,
-        pending: list[asyncio.Future[Any]],
-        error: str,
-        started: float,
-        listing: ManagedDevices | None,
-    ) -> PullResult:
-        await asyncio.gather(*pending)  # the failure must come after every device already sent
-        await self._publish_one(
-            SyncRunFailed(
-                tenant_id=request.tenant_id,
-                sync_run_id=request.sync_run_id,
-                integration_id=integration.integration_id,
-                devices_observed=observed,
-                error=error,
-            )
-        )
-        log.error("intune.pull_failed", error=error, devices_observed=observed)
-        pages = listing.stats.pages if listing else 0
-        return PullResult("failed", observed, pages=pages, seconds=time.monotonic() - started, error=error)
-
-    @staticmethod
-    def _safe_error(exc: BaseException, integration: Integration) -> str:
-        text = str(exc) if isinstance(exc, GraphError | AuthError) else f"{type(exc).__name__}: {exc}"
-        return redact(text, [integration.client_secret.get_secret_value()])[:1000]
+        ids = {"tenant_id": request.tenant_id, "sync_run_id": str(request.sync_run_id)}
+        with structlog.contextvars.bound_contextvars(**ids, integration_id=integration.integration_id):
+            return await run.execute()
 
     async def _send_all(self, events: list[Event]) -> list[asyncio.Future[Any]]:
         futures = []

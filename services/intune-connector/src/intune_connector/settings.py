@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -15,7 +15,7 @@ PUBLIC_GRAPH = "https://graph.microsoft.com"
 class Integration(BaseModel):
     """One connected Intune tenant (an app registration with DeviceManagementManagedDevices.Read.All)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")  # the file may carry more (display names…)
 
     integration_id: str = Field(min_length=1)
     azure_tenant_id: str = Field(min_length=1)
@@ -43,7 +43,15 @@ def load_integrations(path: Path | None) -> dict[str, Integration]:
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of integration id -> settings")
-    return {iid: Integration(integration_id=iid, **cfg) for iid, cfg in data.items()}
+    out = {}
+    for iid, cfg in data.items():
+        try:
+            out[iid] = Integration.model_validate({**cfg, "integration_id": iid})
+        except ValidationError as exc:
+            # pydantic's message quotes the input, i.e. the secret: name the fields only.
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"{path}: integration {iid!r}: {problems}") from None
+    return out
 
 
 class Settings(BaseSettings):
@@ -62,5 +70,6 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(60.0, gt=0)
     # A 100k-device pull takes longer than Kafka's default 5 min poll interval; the consumer must stay.
     max_poll_interval_ms: int = 3_600_000
+    kafka_session_timeout_ms: int = 10_000  # aiokafka's default; the demo shortens it for fast rebalances
 
     log_level: str = "INFO"

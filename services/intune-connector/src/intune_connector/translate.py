@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, get_args
 
 from pydantic import ValidationError
 
-from ledger_contracts import MdmOnlyFields, ObservedDevice, RegistrationStatus
+from ledger_contracts import ObservedDevice, RegistrationStatus
 
 # The properties translation reads: the connector asks Graph for exactly these ($select).
 GRAPH_FIELDS: tuple[str, ...] = (
@@ -96,9 +96,9 @@ REGISTRATION_STATES: frozenset[str] = frozenset(get_args(RegistrationStatus))
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 _LATEST_YEAR = 9999
 
-# R-I8: "in GB" — binary gigabytes (GiB), as Windows and the Intune console display storage. This is
-# what the contract's golden sample uses: 136,844,410,880 bytes -> 127.45.
-BYTES_PER_GB = 2**30
+# R-I8: "in GB" — decimal gigabytes (10^9 bytes), the unit printed on the box and the one the Jamf
+# connector uses (MB / 1000), so one ledger field has one unit whatever the MDM.
+BYTES_PER_GB = 10**9
 
 
 class MalformedDevice(ValueError):
@@ -143,7 +143,7 @@ def format_os(operating_system: str | None, version: str | None) -> str | None:
 
 
 def disk_capacity_gb(total_bytes: int | None) -> float | None:
-    """R-I8: GiB rounded to 2 decimals. 0 means "unknown" (R-I8); so do negatives and sizes that round
+    """R-I8: GB rounded to 2 decimals. 0 means "unknown" (R-I8); so do negatives and sizes that round
     to 0.00 GB (the Graph docs' example says 8 bytes) — no managed device has a disk that small."""
     if not total_bytes or total_bytes <= 0:
         return None
@@ -158,8 +158,10 @@ def translate_device(raw: Mapping[str, Any]) -> Translation:
     if not isinstance(dev_id, str) or not dev_id.strip():
         raise MalformedDevice(None, "id", "is missing or not a non-empty string")
     dev_id = dev_id.strip()
-    text = _TextReader(raw, dev_id)
     warnings: list[str] = []
+
+    def text(field: str) -> str | None:
+        return _text(raw, field, dev_id)
 
     operating_system, os_version = text("operatingSystem"), text("osVersion")
     if os_version and not operating_system:
@@ -193,28 +195,25 @@ def translate_device(raw: Mapping[str, Any]) -> Translation:
         "manufacturer": _hardware(text("manufacturer")),
         "model": _hardware(text("model")),
         "assigned_user": user,
+        "mdm": mdm,
     }
     try:
-        device = ObservedDevice(**fields, mdm=MdmOnlyFields(**mdm))
+        # One validation of the nested dict: cheaper than two model constructors, same checks.
+        device = ObservedDevice.model_validate(fields)
     except ValidationError as exc:  # a value the contract refuses
         err = exc.errors()[0]
         raise MalformedDevice(dev_id, ".".join(map(str, err["loc"])), err["msg"]) from None
     return Translation(device, tuple(warnings))
 
 
-class _TextReader:
-    """Reads string properties: trimmed, "" -> None, null -> None, any other type -> MalformedDevice."""
-
-    def __init__(self, raw: Mapping[str, Any], dev_id: str) -> None:
-        self.raw, self.dev_id = raw, dev_id
-
-    def __call__(self, field: str) -> str | None:
-        value = self.raw.get(field)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise MalformedDevice(self.dev_id, field, f"must be a string, got {type(value).__name__}")
-        return value.strip() or None
+def _text(raw: Mapping[str, Any], field: str, dev_id: str) -> str | None:
+    """A string property: trimmed, "" -> None, null -> None, any other type -> MalformedDevice."""
+    value = raw.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedDevice(dev_id, field, f"must be a string, got {type(value).__name__}")
+    return value.strip() or None
 
 
 def _hardware(value: str | None) -> str | None:

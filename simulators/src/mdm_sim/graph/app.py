@@ -32,6 +32,7 @@ class GraphSim:
     def __init__(self, config: GraphSimConfig) -> None:
         self.config = config
         self.store = DeviceStore(initial_devices(config), cache_bytes=config.page_cache_bytes)
+        self.store.page(None, 1)  # sort the keyset now, not during the first client's first request
         self.faults = FaultInjector([Fault(**f) for f in config.faults])
         self.tokens = TokenIssuer(config.tenant_id, config.client_id, config.token_lifetime_s)
         self.stats: Counter[str] = Counter()

@@ -7,6 +7,7 @@ read it and configure the connector; the CA PEM is at `<cert-dir>/ca.pem`.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import signal
 import sys
@@ -44,6 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--token-lifetime", type=float, default=d.token_lifetime_s, help="seconds a token is accepted"
     )
+    p.add_argument(
+        "--fault",
+        type=json.loads,
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='inject a fault, e.g. \'{"status": 429, "retry_after": "0.5", "page": 3}\'; repeatable',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,12 +65,16 @@ def run(args: argparse.Namespace) -> int:
         devices_file=args.devices_file,
         extra_device_files=[f for d in args.include_samples for f in device_files(d)],
         token_lifetime_s=args.token_lifetime,
+        faults=args.fault,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with running_graph_sim(config, cert_dir=args.cert_dir, host=args.host, port=args.port) as running:
         assert running.sim is not None
+        # The device set is a large, long-lived heap: keep the cyclic GC from re-scanning it on every
+        # full collection while pages are served (this process only; tests run the app in-process).
+        gc.freeze()
         print(json.dumps({**running.describe(), "devices": len(running.sim.store)}), flush=True)
         stop.wait()
     print(json.dumps({"event": "graph_sim.stopped"}), file=sys.stderr, flush=True)

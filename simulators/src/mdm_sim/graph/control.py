@@ -129,14 +129,14 @@ async def regenerate(request: Request, body: dict[str, Any] = Body(...)) -> Resp
 
 @router.post("/devices", status_code=201)
 async def add_devices(request: Request, body: Any = Body(...)) -> Response:
-    """Add one managedDevice (an id is generated when missing) or a list of them."""
+    """Add one managedDevice (an id is generated when missing), or a page/list of them."""
     store = _sim(request).store
-    items = _devices_from(body) if isinstance(body, list) or "value" in body else [body]
+    single = isinstance(body, dict) and "value" not in body
     try:
-        added = [store.add(d) for d in items]
+        added = [store.add(d) for d in ([body] if single else _devices_from(body))]
     except KeyError as exc:
         raise HTTPException(409, f"device {exc.args[0]} exists") from exc
-    return _json(added if isinstance(body, list) or "value" in body else added[0], 201)
+    return _json(added[0] if single else added, 201)
 
 
 @router.get("/devices/{device_id}")

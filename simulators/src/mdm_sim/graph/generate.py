@@ -10,7 +10,9 @@ choices are drawn in bulk (`Random.choices(k=n)`), so the per-device cost is a f
 
 from __future__ import annotations
 
+import gc
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -162,6 +164,7 @@ class _Entropy:
         self.hex = rng.randbytes(100 * n + 4096).hex()
         self.bytes = rng.randbytes(64 * n + 64)
         self._a = self._d = self._h = self._b = 0
+        self._uuids = self._bulk_uuids(rng, 3 * n + 8)
 
     def text(self, k: int) -> str:
         self._a += k
@@ -184,8 +187,18 @@ class _Entropy:
         return ((self.bytes[self._b - 1] << 8) | self.bytes[self._b]) % n
 
     def uuid(self) -> str:
-        h = self.hex_text(32)
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+        return next(self._uuids)
+
+    @staticmethod
+    def _bulk_uuids(rng: random.Random, k: int) -> Iterator[str]:
+        # Version-4 shaped GUIDs formatted in one comprehension: ~3x cheaper than one call each.
+        h, v = rng.randbytes(16 * k).hex(), _VARIANT
+        return iter(
+            [
+                f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-{v[h[i + 16]]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"  # noqa: E501
+                for i in range(0, 32 * k, 32)
+            ]
+        )
 
 
 def _table(alphabet: str) -> bytes:
@@ -196,12 +209,13 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in _HEX}
 # Dates as strings, computed once: 1500 days back from the epoch, and every minute of a day.
 _DAYS = [(_EPOCH - timedelta(days=k)).strftime("%Y-%m-%d") for k in range(1501)]
 _MINUTES = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
+_SECONDS = [f"{s:02d}" for s in range(60)]
 _SENTINEL_MIN = "0001-01-01T00:00:00Z"
 
 
 def _stamp(e: _Entropy, max_days: int, frac: bool) -> tuple[int, str]:
     day = e.below(max_days + 1)
-    t = f"{_DAYS[day]}T{_MINUTES[e.below(1440)]}:{e.below(60):02d}"
+    t = f"{_DAYS[day]}T{_MINUTES[e.below(1440)]}:{_SECONDS[e.below(60)]}"
     return day, (f"{t}.{e.digit_text(7)}Z" if frac else f"{t}Z")
 
 
@@ -230,6 +244,17 @@ def _serial(e: _Entropy, style: str) -> str:
 
 def generate_devices(n: int, seed: int = 0, *, domain: str = "contoso.com") -> list[dict[str, Any]]:
     """`n` managedDevice dicts, the same for the same (n, seed). ~1.5 % are re-enrolled duplicates."""
+    # Millions of young objects and no garbage: the cyclic GC would only rescan them, again and again.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _generate(n, seed, domain)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _generate(n: int, seed: int, domain: str) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     platforms = rng.choices(_PLATFORMS, weights=[p[5] for p in _PLATFORMS], k=n)
     rolls = [rng.random() for _ in range(n)]  # one uniform per device drives the rarer quirks

@@ -93,21 +93,23 @@ class DeviceStore:
     def replace(self, devices: Iterable[dict[str, Any]]) -> None:
         self._by_id = {}
         for d in devices:
-            self._insert(d, overwrite=True)
+            # Files may hold devices without an id (to test malformed payloads): give them a slot.
+            self._by_id[str(d["id"]) if d.get("id") else f"_noid_{len(self._by_id)}"] = d
+            self.known_properties.update(d)
         self._changed()
 
     def add(self, device: dict[str, Any]) -> dict[str, Any]:
-        device = dict(device)
-        device.setdefault("id", str(uuid.uuid4()))
+        device = {**device, "id": device.get("id") or str(uuid.uuid4())}
         if str(device["id"]) in self._by_id:
             raise KeyError(device["id"])
-        self._insert(device, overwrite=False)
+        self._by_id[str(device["id"])] = device
+        self.known_properties.update(device)
         self._changed()
         return device
 
     def patch(self, device_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         current = self._by_id[device_id]  # KeyError -> 404
-        updated = {**current, **fields, "id": current["id"]}  # the id is the identity; never patched
+        updated = {**current, **fields, "id": current.get("id")}  # the id is the identity; never patched
         self._by_id[device_id] = updated
         self.known_properties.update(fields)
         self._changed()
@@ -116,14 +118,6 @@ class DeviceStore:
     def delete(self, device_id: str) -> None:
         del self._by_id[device_id]
         self._changed()
-
-    def _insert(self, device: dict[str, Any], *, overwrite: bool) -> None:
-        if not overwrite and str(device.get("id")) in self._by_id:
-            raise KeyError(device.get("id"))
-        # Files may hold devices without an id (to test malformed payloads); give them a stable slot.
-        slot = str(device.get("id")) if device.get("id") else f"_noid_{len(self._by_id)}"
-        self._by_id[slot] = device
-        self.known_properties.update(device)
 
     def _changed(self) -> None:
         self.version += 1
