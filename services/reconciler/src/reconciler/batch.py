@@ -97,15 +97,23 @@ class RunState:
         )
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """What one observed device may need beyond its binding: its matching key and asset number."""
+
+    ledger_key: str  # "serial_number" | "asset_number"
+    match_key: str | None
+    asset_key: str | None
+
+
 @dataclass
 class Needs:
-    """What a batch can touch, per tenant: the repository loads exactly these devices and runs."""
+    """What a batch can touch, per tenant. Bound devices need only their binding; the keys of the
+    others (and the R-J3 `SYS` chain of their asset number) are loaded in a second step."""
 
     device_ids: set[uuid.UUID] = field(default_factory=set)
-    bindings: set[tuple[str, str]] = field(default_factory=set)
-    serial_keys: set[str] = field(default_factory=set)
-    asset_keys: set[str] = field(default_factory=set)
-    asset_prefixes: set[str] = field(default_factory=set)  # "SYS<n>": the R-J3 chain may go on
+    asset_keys: set[str] = field(default_factory=set)  # asked for by commands
+    observed: dict[tuple[str, str], Wanted] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,13 +157,11 @@ def needs(records: list[Record], runs: dict[uuid.UUID, RunState]) -> dict[str, N
             if link is None:
                 continue
             o = msg.device
-            n.bindings.add((link.integration_id, o.mdm_device_id))
             key = match_key(o.serial_number if link.matching_key.mdm == "serial_number" else o.uuid)
-            if key:
-                (n.serial_keys if link.matching_key.ledger == "serial_number" else n.asset_keys).add(key)
-            if (asset := proposed_asset_number(o, link.asset_number_source)) and (ak := normalise(asset)):
-                n.asset_keys.update((ak, "SYS" + ak))
-                n.asset_prefixes.add("SYS" + ak + "-")
+            asset = proposed_asset_number(o, link.asset_number_source)
+            n.observed[(link.integration_id, o.mdm_device_id)] = Wanted(
+                link.matching_key.ledger, key, normalise(asset)
+            )
     return out
 
 

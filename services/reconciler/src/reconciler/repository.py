@@ -56,46 +56,60 @@ async def load_runs(conn: asyncpg.Connection, run_ids: Iterable[uuid.UUID]) -> d
     }
 
 
-# UNION ALL and a dedupe by id in Python: a plain UNION would hash or sort whole jsonb documents.
-_LOAD = """
+_LOAD_BOUND = """
 SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND device_id = ANY($2::uuid[])
 UNION ALL
-SELECT d.device_id, d.doc FROM reconciler.devices d
-  JOIN unnest($3::text[], $4::text[]) AS b(i, m)
-    ON d.tenant_id = $1 AND d.binding_integration_id = b.i AND d.binding_mdm_device_id = b.m
-UNION ALL
-SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND serial_key = ANY($5::text[])
-UNION ALL
-SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND asset_key = ANY($6::text[])
+SELECT d.device_id, d.doc FROM unnest($3::text[], $4::text[]) AS b(i, m),
+  LATERAL (SELECT device_id, doc FROM reconciler.devices
+           WHERE tenant_id = $1 AND binding_integration_id = b.i AND binding_mdm_device_id = b.m) d
 """
+_LOAD_KEYS = """
+SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND serial_key = ANY($2::text[])
+UNION ALL
+SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND asset_key = ANY($3::text[])
+"""
+# One index range scan per prefix (LATERAL keeps the planner from scanning the table per prefix).
 _LOAD_PREFIXED = """
-SELECT d.doc FROM reconciler.devices d JOIN unnest($2::text[]) AS p(prefix)
-  ON d.tenant_id = $1 AND d.asset_key >= p.prefix AND d.asset_key < p.prefix || chr(1114111)
+SELECT d.device_id, d.doc FROM unnest($2::text[]) AS p(prefix),
+  LATERAL (SELECT device_id, doc FROM reconciler.devices
+           WHERE tenant_id = $1 AND asset_key >= p.prefix AND asset_key < p.prefix || chr(1114111)) d
 """
+
+
+def _add(ledger: Ledger, rows: list[asyncpg.Record]) -> None:
+    for r in rows:
+        if r["device_id"] not in ledger.devices:
+            ledger.put(LedgerDevice.model_validate_json(r["doc"]))
 
 
 async def load_ledgers(conn: asyncpg.Connection, needs: dict[str, Needs]) -> dict[str, Ledger]:
+    """Load what the core may read, in up to three steps; a no-change re-sync needs only the first."""
     ledgers: dict[str, Ledger] = {}
     for tenant, n in needs.items():
-        bindings = sorted(n.bindings)
-        docs = await conn.fetch(
-            _LOAD,
-            tenant,
-            list(n.device_ids),
-            [b[0] for b in bindings],
-            [b[1] for b in bindings],
-            list(n.serial_keys),
-            list(n.asset_keys),
+        ledger = Ledger(tenant)
+        bindings = list(n.observed)
+        _add(
+            ledger,
+            await conn.fetch(
+                _LOAD_BOUND, tenant, list(n.device_ids), [b[0] for b in bindings], [b[1] for b in bindings]
+            ),
         )
-        unique = {r["device_id"]: r["doc"] for r in docs}
-        ledger = Ledger.of(tenant, (LedgerDevice.model_validate_json(doc) for doc in unique.values()))
-        # The R-J3 chain SYS<n>-2, -3, … is only loaded where SYS<n> itself is taken (rare).
-        prefixes = [p for p in n.asset_prefixes if ledger.asset_number_owner(p[:-1]) is not None]
+        serials: set[str] = set()
+        assets: set[str] = set(n.asset_keys)
+        chains: set[str] = set()
+        for (integration_id, mdm_device_id), want in n.observed.items():
+            bound = ledger.bound_to(integration_id, mdm_device_id)
+            if bound is None and want.match_key:
+                (serials if want.ledger_key == "serial_number" else assets).add(want.match_key)
+            if want.asset_key and (bound is None or not bound.asset_number):
+                assets.update((want.asset_key, "SYS" + want.asset_key))
+                chains.add(want.asset_key)
+        if serials or assets:
+            _add(ledger, await conn.fetch(_LOAD_KEYS, tenant, list(serials), list(assets)))
+        # The chain SYS<n>-2, -3, … matters only where SYS<n> itself is taken (rare).
+        prefixes = [f"SYS{a}-" for a in chains if ledger.asset_number_owner("SYS" + a) is not None]
         if prefixes:
-            for r in await conn.fetch(_LOAD_PREFIXED, tenant, prefixes):
-                device = LedgerDevice.model_validate_json(r["doc"])
-                if device.device_id not in ledger.devices:
-                    ledger.put(device)
+            _add(ledger, await conn.fetch(_LOAD_PREFIXED, tenant, prefixes))
         ledgers[tenant] = ledger
     return ledgers
 

@@ -55,7 +55,14 @@ class Reconciler:
 
     async def start(self) -> None:
         if self._pool is None:
-            self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=4)
+            self._pool = await asyncpg.create_pool(
+                self.settings.database_url,
+                min_size=1,
+                max_size=4,
+                # The device table grows from empty to 100k+ rows within one sync: a generic plan
+                # cached while it was small (seq scans) would stay in use. Plan every execution.
+                server_settings={"plan_cache_mode": "force_custom_plan"},
+            )
         async with self.pool.acquire() as conn:
             await apply_migrations(conn)
         if self._producer is None:
