@@ -30,21 +30,33 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
-            for name, proc in self.stack.procs.items():
+            for name, pid in pids(self.stack).items():
                 try:
-                    p = psutil.Process(proc.popen.pid)
+                    p = psutil.Process(pid)
                     rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
                 except psutil.Error:
                     continue
                 self.peak[name] = max(self.peak.get(name, 0), rss)
 
 
+def pids(stack: Stack) -> dict[str, int]:
+    """The services, simulators, the broker and the database (its postmaster and backends)."""
+    out = {name: proc.popen.pid for name, proc in stack.procs.items()}
+    if stack.broker and stack.broker.process:
+        out["tansu (broker)"] = stack.broker.process.pid
+    server = stack.database.server if stack.database else None
+    if server is not None and (pid := server.get_pid()):  # type: ignore[attr-defined]
+        out["postgres"] = pid
+    return out
+
+
 def cpu_seconds(stack: Stack) -> dict[str, float]:
     out = {}
-    for name, proc in stack.procs.items():
+    for name, pid in pids(stack).items():
         try:
-            t = psutil.Process(proc.popen.pid).cpu_times()
-            out[name] = t.user + t.system
+            p = psutil.Process(pid)
+            times = [p.cpu_times(), *(c.cpu_times() for c in p.children(recursive=True))]
+            out[name] = sum(t.user + t.system for t in times)
         except psutil.Error:
             continue
     return out
