@@ -48,6 +48,9 @@ class SyncRunCompleted(Event):
     integration_id: str
     devices_observed: int = Field(ge=0)
     reported_total: int | None = None  # what the MDM said it had (@odata.count / totalCount)
+    # Records the connector could not translate (malformed): the run is complete for every other
+    # device, but R-M10 must not mark a device missing only because its record was unreadable.
+    devices_skipped: int = Field(0, ge=0)
 
 
 class SyncRunFailed(Event):
@@ -102,7 +105,34 @@ class DeleteDevice(Event):
     actor: str = "api"
 
 
-CommandMessage = Annotated[CreateDevice | UpdateDevice | DeleteDevice, Field(discriminator="type")]
+ConflictResolution = Literal["link", "create", "ignore"]
+
+
+class ResolveConflict(Event):
+    """R-M9: a person decides a conflict. `link` binds the MDM device to `device_id` (one of the
+    candidates), `create` makes a new device for it, `ignore` leaves it out of future syncs."""
+
+    type: Literal["resolve_conflict"] = "resolve_conflict"
+    conflict_id: uuid.UUID
+    resolution: ConflictResolution
+    device_id: uuid.UUID | None = None
+    actor: str = "api"
+
+
+class UnlinkMasterLink(Event):
+    """R-S4 / R-S5: the master link is removed; its devices are kept as manual or deleted."""
+
+    type: Literal["unlink_master_link"] = "unlink_master_link"
+    master_link_id: str
+    integration_id: str
+    keep_devices: bool
+    actor: str = "api"
+
+
+CommandMessage = Annotated[
+    CreateDevice | UpdateDevice | DeleteDevice | ResolveConflict | UnlinkMasterLink,
+    Field(discriminator="type"),
+]
 
 # --- ledger.changes.v1: reconciler -> ledger-api and any other service ---------------------------
 
@@ -167,6 +197,47 @@ class SyncRunSummary(Event):
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     error: str | None = None
+
+
+class ConflictRecorded(Event):
+    """R-M9: the sync refused to decide; published when a conflict is new or its content changed."""
+
+    type: Literal["conflict_recorded"] = "conflict_recorded"
+    conflict_id: uuid.UUID
+    integration_id: str
+    mdm_device_id: str
+    sync_run_id: uuid.UUID
+    rule: str
+    candidates: tuple[uuid.UUID, ...]
+    observed: ObservedDevice
+    message: str
+
+
+class ConflictResolved(Event):
+    type: Literal["conflict_resolved"] = "conflict_resolved"
+    conflict_id: uuid.UUID
+    resolution: Literal["link", "create", "ignore", "auto_reenrolled"]
+    device_id: uuid.UUID | None = None
+    command_id: uuid.UUID | None = None
+
+
+class PlannedChange(Contract):
+    """One thing a dry run would do."""
+
+    action: Literal["create", "update", "conflict", "mark_missing"]
+    mdm_device_id: str | None = None
+    device_id: uuid.UUID | None = None
+    changes: tuple[FieldChange, ...] = ()
+    conflict_rule: str | None = None
+    message: str | None = None
+
+
+class DryRunPlanned(Event):
+    """What a dry run would change (one message per consumed batch; SyncRunSummary ends the run)."""
+
+    type: Literal["dry_run_planned"] = "dry_run_planned"
+    sync_run_id: uuid.UUID
+    items: tuple[PlannedChange, ...]
 
 
 class CommandRejected(Event):
