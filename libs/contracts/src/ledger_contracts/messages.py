@@ -250,4 +250,12 @@ class CommandRejected(Event):
     message: str
 
 
-ChangeMessage = Annotated[LedgerDeviceChanged | SyncRunSummary | CommandRejected, Field(discriminator="type")]
+ChangeMessage = Annotated[
+    LedgerDeviceChanged
+    | SyncRunSummary
+    | CommandRejected
+    | ConflictRecorded
+    | ConflictResolved
+    | DryRunPlanned,
+    Field(discriminator="type"),
+]
