@@ -13,12 +13,22 @@ from .devices import LedgerDevice, MasterLinkSettings, ObservedDevice, Source
 # --- mdm.sync-requests.v1: ledger-api (schedule, "sync now") -> connectors -------------------
 
 
+class EncryptedCredentials(Contract):
+    """An integration's connection settings (the JSON of one integrations-file entry), encrypted
+    with Fernet under a key that only the ledger API and the connectors hold: connectors get what
+    they need without reading the ledger's database, and the broker never sees a secret."""
+
+    key_id: str = "default"
+    ciphertext: str = Field(min_length=1)
+
+
 class SyncRequested(Event):
     type: Literal["sync_requested"] = "sync_requested"
     sync_run_id: uuid.UUID
     master_link: MasterLinkSettings
     trigger: Literal["schedule", "manual", "link_created"] = "manual"
     dry_run: bool = False
+    credentials: EncryptedCredentials | None = None  # None: the connector's integrations file
 
 
 SyncRequestMessage = Annotated[SyncRequested, Field(discriminator="type")]
@@ -214,9 +224,13 @@ class ConflictRecorded(Event):
 
 
 class ConflictResolved(Event):
+    """R-M9: a conflict ended. `command_id` is set when a person decided (link/create/ignore);
+    without it the sync decided: `link`/`create` when the device later matched cleanly,
+    `auto_reenrolled` when its old MDM id left the MDM, `unlinked` when the master link was removed."""
+
     type: Literal["conflict_resolved"] = "conflict_resolved"
     conflict_id: uuid.UUID
-    resolution: Literal["link", "create", "ignore", "auto_reenrolled"]
+    resolution: Literal["link", "create", "ignore", "auto_reenrolled", "unlinked"]
     device_id: uuid.UUID | None = None
     command_id: uuid.UUID | None = None
 
