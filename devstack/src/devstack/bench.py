@@ -70,7 +70,8 @@ def timed_sync(stack: Stack, link_id: str) -> dict[str, Any]:
     seen = (run.get("counts") or {}).get("seen", 0)
     cpu1 = cpu_seconds(stack)
     cpu = {k: round(cpu1[k] - cpu0.get(k, 0), 2) for k in cpu1 if cpu1[k] - cpu0.get(k, 0) >= 0.05}
-    return {"cpu_s": cpu, 
+    return {
+        "cpu_s": cpu,
         "link": link_id,
         "status": run["status"],
         "seconds": round(seconds, 2),

@@ -81,9 +81,8 @@ def main(once: bool, devices: int, jamf: int) -> int:
         print(summary(stack, runs), flush=True)
         print(f"\nLedger API ready at {stack.api_url}", flush=True)
         print(f"  token:  {config.token}   (set LEDGER_DEMO_TOKEN to choose it)")
-        print(
-            f"  try:    curl -s -H 'Authorization: Bearer {config.token}' '{stack.api_url}/v1/devices?limit=3'"
-        )
+        auth = f"Authorization: Bearer {config.token}"
+        print(f"  try:    curl -s -H '{auth}' '{stack.api_url}/v1/devices?limit=3'")
         print(f"  docs:   {stack.api_url}/docs", flush=True)
         if any(r["status"] != "completed" for r in runs):
             return 1
