@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import asyncpg
 import httpx
@@ -48,6 +49,14 @@ class StackConfig:
     asset_number_source: str = "device_name"
     matching_key: dict[str, str] = field(
         default_factory=lambda: {"mdm": "serial_number", "ledger": "serial_number"}
+    )
+    # Where the connectors get the simulated tenants' credentials: "api" — the ledger API's bootstrap
+    # file seeds them encrypted and every sync request carries them sealed under `secrets_key`;
+    # "files" — the connectors' own integrations files (the fallback path).
+    credentials_via: Literal["api", "files"] = "api"
+    # One Fernet key shared by the ledger API and both connectors (generated per stack).
+    secrets_key: str = field(
+        default_factory=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     )
 
 
@@ -165,9 +174,16 @@ class Stack:
                 }
                 | {"ca_bundle": s["ca"]}
             }
-            _write_secret(root / "intune-integrations.json", intune)
             integrations.append(
-                {"integration_id": INTUNE_INTEGRATION, "kind": "intune", "display_name": "Contoso Intune"}
+                self._integration(
+                    root / "intune-integrations.json",
+                    intune,
+                    {
+                        "integration_id": INTUNE_INTEGRATION,
+                        "kind": "intune",
+                        "display_name": "Contoso Intune",
+                    },
+                )
             )
             self.links.append(self._link("ml-intune-demo", INTUNE_INTEGRATION, "intune"))
         if "jamf" in self.sims:
@@ -180,8 +196,13 @@ class Stack:
                     "ca_bundle": s["ca"],
                 }
             }
-            _write_secret(root / "jamf-integrations.json", jamf)
-            integrations.append({"integration_id": JAMF_INTEGRATION, "kind": "jamf_pro", "display_name": ""})
+            integrations.append(
+                self._integration(
+                    root / "jamf-integrations.json",
+                    jamf,
+                    {"integration_id": JAMF_INTEGRATION, "kind": "jamf_pro", "display_name": ""},
+                )
+            )
             self.links.append(self._link("ml-jamf-demo", JAMF_INTEGRATION, "jamf_pro"))
         tenant = {
             "tenant_id": TENANT,
@@ -192,6 +213,14 @@ class Stack:
             "master_links": self.links,
         }
         _write_secret(root / "ledger-bootstrap.json", {"tenants": [tenant]})
+
+    def _integration(self, path: Path, entries: dict[str, Any], seed: dict[str, Any]) -> dict[str, Any]:
+        """The bootstrap entry of an integration; its credentials go to the API's bootstrap file
+        (sealed there) or, on the fallback path, to the connector's integrations file."""
+        if self.config.credentials_via == "files":
+            _write_secret(path, entries)
+            return seed
+        return seed | {"credentials": entries[seed["integration_id"]]}
 
     def _link(self, link_id: str, integration_id: str, kind: str) -> dict[str, Any]:
         return {
@@ -226,16 +255,19 @@ class Stack:
                 bootstrap_file=root / "ledger-bootstrap.json",
                 port=cfg.api_port,
                 kafka_session_timeout_ms=timeout,
+                secrets_key=cfg.secrets_key,
             ),
         )
+        files = cfg.credentials_via == "files"
         if "intune" in self.sims:
             self._spawn(
                 "intune-connector",
                 [py, "-m", "intune_connector"],
                 env(
                     "INTUNE_CONNECTOR_",
-                    integrations_file=root / "intune-integrations.json",
                     kafka_session_timeout_ms=timeout,
+                    secrets_key=cfg.secrets_key,
+                    **({"integrations_file": root / "intune-integrations.json"} if files else {}),
                 ),
             )
         if "jamf" in self.sims:
@@ -244,8 +276,9 @@ class Stack:
                 [py, "-m", "jamf_connector"],
                 env(
                     "JAMF_CONNECTOR_",
-                    integrations_file=root / "jamf-integrations.json",
                     kafka_session_timeout_ms=timeout,
+                    secrets_key=cfg.secrets_key,
+                    **({"integrations_file": root / "jamf-integrations.json"} if files else {}),
                 ),
             )
 

@@ -239,3 +239,83 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]
 @pytest.fixture
 def error() -> Callable[[httpx.Response, int, str], dict[str, Any]]:
     return assert_error
+
+
+# --- the real reconciler, in-process (CSV imports, conflicts, replay) ---------------------------
+
+
+@pytest.fixture
+async def reconciler(database_url: str, kafka: tuple[str, str]) -> AsyncIterator[Any]:
+    """The reconciler service on the same database and topics, as services/reconciler runs it."""
+    import asyncio
+
+    from reconciler.service import build_app as build_reconciler
+    from reconciler.settings import Settings as ReconcilerSettings
+
+    bootstrap, prefix = kafka
+    service = build_reconciler(
+        ReconcilerSettings(
+            database_url=database_url,
+            kafka_bootstrap_servers=bootstrap,
+            topic_prefix=prefix,
+            kafka_session_timeout_ms=2000,
+        )
+    )
+    await service.start()
+    task = asyncio.create_task(service.run())
+    yield service
+    task.cancel()
+    await service.stop()
+
+
+@pytest.fixture
+def mdm_sync(
+    publish: Publisher, client: httpx.AsyncClient, reconciler: Any
+) -> Callable[..., Coroutine[Any, Any, dict[str, Any]]]:
+    """`await mdm_sync(observed_devices, dry_run=False)`: one complete Intune sync run of master link
+    ml-intune-1 through the real reconciler; returns the run once its summary is projected (every
+    change of the run is projected before it)."""
+    import uuid
+
+    from ledger_contracts import (
+        DeviceObserved,
+        MasterLinkSettings,
+        MatchingKey,
+        SyncRunCompleted,
+        SyncRunStarted,
+    )
+
+    link = MasterLinkSettings(
+        master_link_id="ml-intune-1",
+        integration_id="int-intune-1",
+        mdm_kind="intune",
+        matching_key=MatchingKey(mdm="serial_number", ledger="serial_number"),
+        asset_number_source="device_name",
+    )
+
+    async def run(devices: list[Any], *, dry_run: bool = False) -> dict[str, Any]:
+        run_id = uuid.uuid4()
+        events: list[Event] = [
+            SyncRunStarted(tenant_id="acme", sync_run_id=run_id, master_link=link, dry_run=dry_run),
+            *(
+                DeviceObserved(tenant_id="acme", sync_run_id=run_id, integration_id="int-intune-1", device=d)
+                for d in devices
+            ),
+            SyncRunCompleted(
+                tenant_id="acme",
+                sync_run_id=run_id,
+                integration_id="int-intune-1",
+                devices_observed=len(devices),
+            ),
+        ]
+        for event in events:
+            key, value = codec.encode(event)
+            await publish.producer.send_and_wait(publish.topic(topics.SNAPSHOTS), value=value, key=key)
+
+        async def completed() -> dict[str, Any] | None:
+            resp = await client.get(f"/v1/sync-runs/{run_id}")
+            return resp.json() if resp.status_code == 200 and resp.json()["status"] == "completed" else None
+
+        return await wait_for(completed, timeout=60)  # type: ignore[no-any-return]
+
+    return run

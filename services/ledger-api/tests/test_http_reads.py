@@ -146,7 +146,11 @@ async def test_list_filters_and_search(client, project) -> None:
     items = (await client.get("/v1/devices?sort=asset_number")).json()["items"]
     assert [d["source"] for d in items] == ["intune", "intune", "manual", "intune", "jamf_pro"]
     assert items[0]["device_name"] == "DESKTOP-7Q"
-    assert items[0]["binding"] == {"integration_id": "int-intune-1", "mdm_kind": "intune", "mdm_device_id": "m-win"}
+    assert items[0]["binding"] == {
+        "integration_id": "int-intune-1",
+        "mdm_kind": "intune",
+        "mdm_device_id": "m-win",
+    }
     assert "mdm" not in items[0]
 
 
@@ -191,6 +195,7 @@ async def test_cursor_pagination_walks_every_device_exactly_once(client, project
             seen += [uuid.UUID(d["device_id"]) for d in body["items"]]
             keys += [d[sort.lstrip("-")] for d in body["items"]]
             pages += 1
+            assert pages <= 20, (sort, body)
             cursor = body["next_cursor"]
             if cursor is None:
                 break
@@ -232,7 +237,11 @@ async def test_detail_shows_source_binding_and_mdm_fields(client, project, error
     ids = await _fleet(project)
     win = (await client.get(f"/v1/devices/{ids['win']}")).json()
     assert win["source"] == "intune"
-    assert win["binding"] == {"integration_id": "int-intune-1", "mdm_kind": "intune", "mdm_device_id": "m-win"}
+    assert win["binding"] == {
+        "integration_id": "int-intune-1",
+        "mdm_kind": "intune",
+        "mdm_device_id": "m-win",
+    }
     assert win["mdm"]["device_name"] == "DESKTOP-7Q"
     assert win["mdm"]["registration_status"] == "registered"
     assert win["mdm"]["enrolled_at"] == "2026-10-27T06:00:00Z"
@@ -245,7 +254,9 @@ async def test_detail_shows_source_binding_and_mdm_fields(client, project, error
     error(await client.get(f"/v1/devices/{uuid.uuid4()}"), 404, "not_found")
 
 
-async def test_history_is_newest_first_with_provenance_and_outlives_the_device(client, project, error) -> None:
+async def test_history_is_newest_first_with_provenance_and_outlives_the_device(
+    client, project, error
+) -> None:
     a = uuid.uuid4()
     cmd = uuid.uuid4()
     await project(
@@ -293,7 +304,10 @@ async def test_integrations_and_master_links_never_show_secrets(client, error) -
             "category": "it_devices",
             "state": "master_linked",
             "master_link_ids": ["ml-intune-1"],
+            "has_secret": False,  # seeded without credentials: the connector's file has them
+            "connection": {},
             "created_at": items[0]["created_at"],
+            "updated_at": items[0]["updated_at"],
         },
         {
             "integration_id": "int-jamf-1",
@@ -302,7 +316,10 @@ async def test_integrations_and_master_links_never_show_secrets(client, error) -
             "category": "it_devices",
             "state": "connected",
             "master_link_ids": [],
+            "has_secret": False,
+            "connection": {},
             "created_at": items[1]["created_at"],
+            "updated_at": items[1]["updated_at"],
         },
     ]
     one = (await client.get("/v1/integrations/int-jamf-1")).json()
@@ -315,12 +332,16 @@ async def test_integrations_and_master_links_never_show_secrets(client, error) -
     assert link["mdm_kind"] == "intune" and link["integration_display_name"] == "Intune (HQ)"
     assert link["matching_key"] == {"mdm": "serial_number", "ledger": "asset_number"}
     assert link["asset_number_source"] == "device_name" and link["last_sync_run"] is None
+    assert link["status"] == "active" and link["schedule"]["local_time"] == "06:00"
+    assert link["schedule"]["time_zone"] == "Asia/Tokyo"  # R-M7: the tenant's zone by default
 
 
 async def test_sync_runs_show_status_counts_and_timings(client, project, error) -> None:
     done, failed = uuid.uuid4(), uuid.uuid4()
     await project(
-        sync_run_summary("acme", done, "completed", at=T0 + timedelta(seconds=42), seen=12, created=3, updated=4),
+        sync_run_summary(
+            "acme", done, "completed", at=T0 + timedelta(seconds=42), seen=12, created=3, updated=4
+        ),
         sync_run_summary("acme", failed, "failed", at=T0 + timedelta(seconds=50), seen=2, errors=1),
     )
     run = (await client.get(f"/v1/sync-runs/{done}")).json()
@@ -369,5 +390,5 @@ async def test_operations_endpoints(app, anon, client, project) -> None:
     assert "ledger_api_projection_lag_records" in text
     assert "ledger_api_http_request_duration_seconds_bucket" in text
 
-    await app.state.ledger.pool.close()
+    app.state.ledger.pool.terminate()  # the database goes away
     assert (await anon.get("/readyz")).status_code == 503

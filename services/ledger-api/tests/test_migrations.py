@@ -70,6 +70,13 @@ async def test_a_failing_migration_leaves_nothing_behind(database_url: str) -> N
 
 
 @pytest.mark.unit
-def test_migration_files_are_numbered_without_gaps() -> None:
-    versions = [m.version for m in db.load_migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+def test_every_sql_file_is_a_numbered_migration() -> None:
+    """A misnamed file would be skipped silently: every .sql file must be NNNN_name.sql, once."""
+    from importlib import resources
+
+    files = sorted(
+        e.name for e in (resources.files("ledger_api") / "migrations").iterdir() if e.name.endswith(".sql")
+    )
+    loaded = db.load_migrations()
+    assert [f"{m.version:04d}_{m.name}.sql" for m in loaded] == files
+    assert loaded[0].version == 1 and len({m.version for m in loaded}) == len(loaded)

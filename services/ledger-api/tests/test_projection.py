@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -11,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from devstack.testing import wait_for
-from ledger_api.testing import device_changed, sync_run_summary
+from ledger_api.testing import T0, device_changed, sync_run_summary
 from ledger_contracts import codec, topics
 
 pytestmark = pytest.mark.integration
@@ -93,7 +94,10 @@ async def test_redelivered_and_older_changes_change_nothing(app, publish, db) ->
     # The same messages again (as a producer retry would deliver them), then an older version
     # as a distinct event (a reconciler re-emitting it): nothing may move.
     stale = device_changed("acme", a, 1, asset_number="A-1", model="stale")
-    await publish.changes(v1, v2, stale)
+    await publish.changes(v1, v2)
+    await _projected_through(db, app, 4)
+    assert await _snapshot(db) == before
+    await publish.changes(stale)  # alone, so it is the newest change of its batch
     await _projected_through(db, app, 5)
     assert await _snapshot(db) == before
     row = await _device(db, a)
@@ -104,7 +108,9 @@ async def test_replaying_the_topic_from_the_start_rebuilds_the_same_ledger(app, 
     """R-E4; also the same batch delivered twice: stored offsets gone, so every record comes again."""
     ids = [uuid.uuid4() for _ in range(20)]
     events = [device_changed("acme", i, 1, asset_number=f"R-{n}") for n, i in enumerate(ids)]
-    events += [device_changed("acme", i, 2, asset_number=f"R-{n}", status="in_use") for n, i in enumerate(ids)]
+    events += [
+        device_changed("acme", i, 2, asset_number=f"R-{n}", status="in_use") for n, i in enumerate(ids)
+    ]
     events += [device_changed("acme", ids[0], 3, change="deleted")]
     events += [sync_run_summary("acme", uuid.UUID(int=7), "completed", seen=20, created=20)]
     await publish.changes(*events)
@@ -190,9 +196,6 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_batch_goes_on(app, p
 
 
 async def test_sync_run_summaries_never_overwrite_a_terminal_status(app, publish, db) -> None:
-    from ledger_api.testing import T0
-    from datetime import timedelta
-
     run = uuid.uuid4()
     await publish.changes(
         sync_run_summary("acme", run, "running", at=T0, seen=10),

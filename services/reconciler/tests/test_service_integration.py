@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -50,27 +49,6 @@ def run_events(n: int, tenant: str = "acme", run_id: uuid.UUID | None = None) ->
         *devices,
         SyncRunCompleted(tenant_id=tenant, sync_run_id=run_id, integration_id="intune-1", devices_observed=n),
     ]
-
-
-@pytest.fixture
-async def settings(database_url: str, kafka: tuple[str, str]) -> Settings:
-    bootstrap, prefix = kafka
-    return Settings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        topic_prefix=prefix,
-        kafka_session_timeout_ms=2000,
-    )
-
-
-@pytest.fixture
-async def reconciler(settings: Settings) -> AsyncIterator[Reconciler]:
-    app = build_app(settings)
-    await app.start()
-    task = asyncio.create_task(app.run())
-    yield app
-    task.cancel()
-    await app.stop()
 
 
 async def changes(settings: Settings, until: int | None = None) -> list:

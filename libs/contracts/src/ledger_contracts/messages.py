@@ -139,8 +139,34 @@ class UnlinkMasterLink(Event):
     actor: str = "api"
 
 
+class ImportRow(Contract):
+    """One row of a CSV import (R-C2). `fields` carries only the file's columns (like UpdateDevice,
+    only the keys set are applied; null clears)."""
+
+    row: int = Field(ge=2)  # the row's number in the file (header = 1), named in a rejection
+    device_id: uuid.UUID | None = None  # the device to update; None creates one
+    fields: DeviceFieldsInput
+
+
+class ImportDevices(Event):
+    """R-C2: a whole CSV file of manual data, applied all or nothing in one reconciler transaction.
+    The device a row creates gets `created_device_id(row)`: derived from the import, so the same
+    import delivered twice cannot create its devices twice, and the API knows the ids up front."""
+
+    type: Literal["import_devices"] = "import_devices"
+    import_id: uuid.UUID
+    rows: tuple[ImportRow, ...]
+    actor: str = "api"
+
+    def created_device_id(self, row: int) -> uuid.UUID:
+        return uuid.uuid5(_IMPORT_NAMESPACE, f"{self.import_id}:{row}")
+
+
+_IMPORT_NAMESPACE = uuid.UUID("3b0d7c1e-9f55-4a8e-8a43-5f1c0e2d9a17")
+
+
 CommandMessage = Annotated[
-    CreateDevice | UpdateDevice | DeleteDevice | ResolveConflict | UnlinkMasterLink,
+    CreateDevice | UpdateDevice | DeleteDevice | ResolveConflict | UnlinkMasterLink | ImportDevices,
     Field(discriminator="type"),
 ]
 
@@ -264,12 +290,25 @@ class CommandRejected(Event):
     message: str
 
 
+class DevicesImported(Event):
+    """R-C2: an `ImportDevices` was applied; published after every device change it made (those
+    carry `provenance.command_id` = `command_id`). A refused import is a `CommandRejected` instead."""
+
+    type: Literal["devices_imported"] = "devices_imported"
+    import_id: uuid.UUID
+    command_id: uuid.UUID
+    created: int = Field(ge=0)
+    updated: int = Field(ge=0)
+    unchanged: int = Field(ge=0)
+
+
 ChangeMessage = Annotated[
     LedgerDeviceChanged
     | SyncRunSummary
     | CommandRejected
     | ConflictRecorded
     | ConflictResolved
-    | DryRunPlanned,
+    | DryRunPlanned
+    | DevicesImported,
     Field(discriminator="type"),
 ]

@@ -4,6 +4,8 @@ Consumes `mdm.sync-requests.v1` (group `intune-connector`, commit after handling
 runs one `SyncRun` per Intune request (publishing to `mdm.snapshots.v1`, see sync_run.py), ignores
 other MDM kinds, answers an unknown integration with `SyncRunFailed`, and sends undecodable
 requests to the dead-letter topic with the error in its headers — never dropping them.
+The integration comes from the request's encrypted credentials (credentials.py) when it has them,
+else from the integrations file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from ledger_contracts import Event, SyncRequested, SyncRunFailed, codec, topics
 
 from .auth import TokenProvider, TokenSource
+from .credentials import CredentialsError, open_credentials
 from .graph import RetryPolicy
 from .settings import Integration, Settings, load_integrations
 from .sync_run import PullResult, SyncRun, http_client_for
@@ -153,25 +156,37 @@ class IntuneConnector:
         link = request.master_link
         if link.mdm_kind != "intune":
             return None  # another connector's request
-        integration = self.integration(link.integration_id)
-        if integration is None:
-            error = f"unknown Intune integration '{link.integration_id}' (not in the integrations file)"
-            log.error(
-                "intune.unknown_integration",
-                integration_id=link.integration_id,
-                sync_run_id=str(request.sync_run_id),
-            )
-            await self._publish_one(
-                SyncRunFailed(
-                    tenant_id=request.tenant_id,
-                    sync_run_id=request.sync_run_id,
-                    integration_id=link.integration_id,
-                    devices_observed=0,
-                    error=error,
+        if request.credentials is not None:
+            try:
+                integration = open_credentials(
+                    request.credentials, link.integration_id, self.settings.secrets_key
                 )
-            )
-            return PullResult("failed", 0, error=error)
+            except CredentialsError as exc:
+                return await self._fail(request, "intune.credentials_unusable", str(exc))
+        else:
+            found = self.integration(link.integration_id)
+            if found is None:
+                error = f"unknown Intune integration '{link.integration_id}' (not in the integrations file)"
+                return await self._fail(request, "intune.unknown_integration", error)
+            integration = found
         return await self.pull(integration, request)
+
+    async def _fail(self, request: SyncRequested, event: str, error: str) -> PullResult:
+        """A run that cannot start: `SyncRunFailed` with the reason (which never holds a secret)."""
+        link = request.master_link
+        log.error(
+            event, integration_id=link.integration_id, sync_run_id=str(request.sync_run_id), error=error
+        )
+        await self._publish_one(
+            SyncRunFailed(
+                tenant_id=request.tenant_id,
+                sync_run_id=request.sync_run_id,
+                integration_id=link.integration_id,
+                devices_observed=0,
+                error=error,
+            )
+        )
+        return PullResult("failed", 0, error=error)
 
     def integration(self, integration_id: str) -> Integration | None:
         if integration_id not in self._integrations and self.settings.integrations_file is not None:

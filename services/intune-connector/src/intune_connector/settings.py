@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     consumer_group: str = "intune-connector"
     integrations_file: Path | None = None
+    # Fernet key(s) shared with the ledger API (comma-separated for rotation): opens the credentials
+    # a sync request carries. Without credentials in the request, the integrations file is used.
+    secrets_key: SecretStr | None = None
 
     page_size: int = Field(1000, ge=1, le=1000)  # Graph's maximum for managedDevices
     max_attempts: int = Field(6, ge=1)  # per page, for 429/5xx/connection errors

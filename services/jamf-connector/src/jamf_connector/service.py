@@ -4,7 +4,8 @@ Consumes `mdm.sync-requests.v1` (group `jamf-connector`, commit after handling: 
 pulls every computer and mobile device of the integration and publishes to `mdm.snapshots.v1`,
 keyed by tenant: `SyncRunStarted`, one `DeviceObserved` per device as pages arrive, then
 `SyncRunCompleted` — or `SyncRunFailed`, never a completed run after a partial pull. Undecodable
-requests go to the DLQ. `pull()` can be called directly (demo, bench).
+requests go to the DLQ. `pull()` can be called directly (demo, bench). The integration comes from
+the request's encrypted credentials (credentials.py) when it has them, else from the integrations file.
 
 A failed pull is *handled* (the failure is published), so its request is committed. A Kafka error
 is not: nothing can be published then, so it propagates, `run()` ends uncommitted and the request
@@ -34,6 +35,7 @@ from ledger_contracts import (
 )
 
 from .client import JamfClient, open_client
+from .credentials import CredentialsError, open_credentials
 from .publisher import KafkaPublisher, Publisher, new_producer
 from .retry import RetryPolicy
 from .settings import Integration, OAuthIntegration, Settings, load_integrations
@@ -171,25 +173,37 @@ class JamfConnector:
         link = request.master_link
         if link.mdm_kind != "jamf_pro":
             return None  # another connector's request: same topic, its own consumer group
-        integration = self.integration(link.integration_id)
-        if integration is None:
-            error = f"unknown Jamf Pro integration '{link.integration_id}' (not in the integrations file)"
-            log.error(
-                "jamf.unknown_integration",
-                integration_id=link.integration_id,
-                sync_run_id=str(request.sync_run_id),
-            )
-            await self._publish_now(
-                SyncRunFailed(
-                    tenant_id=request.tenant_id,
-                    sync_run_id=request.sync_run_id,
-                    integration_id=link.integration_id,
-                    devices_observed=0,
-                    error=error,
+        if request.credentials is not None:
+            try:
+                integration = open_credentials(
+                    request.credentials, link.integration_id, self.settings.secrets_key
                 )
-            )
-            return PullResult("failed", 0, error=error)
+            except CredentialsError as exc:
+                return await self._fail(request, "jamf.credentials_unusable", str(exc))
+        else:
+            found = self.integration(link.integration_id)
+            if found is None:
+                error = f"unknown Jamf Pro integration '{link.integration_id}' (not in the integrations file)"
+                return await self._fail(request, "jamf.unknown_integration", error)
+            integration = found
         return await self.pull(integration, request)
+
+    async def _fail(self, request: SyncRequested, event: str, error: str) -> PullResult:
+        """A run that cannot start: `SyncRunFailed` with the reason (which never holds a secret)."""
+        link = request.master_link
+        log.error(
+            event, integration_id=link.integration_id, sync_run_id=str(request.sync_run_id), error=error
+        )
+        await self._publish_now(
+            SyncRunFailed(
+                tenant_id=request.tenant_id,
+                sync_run_id=request.sync_run_id,
+                integration_id=link.integration_id,
+                devices_observed=0,
+                error=error,
+            )
+        )
+        return PullResult("failed", 0, error=error)
 
     def integration(self, integration_id: str) -> Integration | None:
         if integration_id not in self._integrations and self.settings.integrations_file is not None:

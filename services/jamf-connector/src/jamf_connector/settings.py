@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     integrations_file: Path | None = None
+    # Fernet key(s) shared with the ledger API (comma-separated for rotation): opens the credentials
+    # a sync request carries. Without credentials in the request, the integrations file is used.
+    secrets_key: SecretStr | None = None
     consumer_group: str = "jamf-connector"
     page_size: int = Field(2000, ge=1)  # Jamf's maximum; a server clamping lower is handled
     max_concurrency: int = Field(5, ge=1)  # Jamf: "no more than 5 concurrent connections"

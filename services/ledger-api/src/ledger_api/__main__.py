@@ -1,6 +1,9 @@
-"""`ledger-api` / `python -m ledger_api`: settings from the environment (LEDGER_API_*), then uvicorn."""
+"""`ledger-api` / `python -m ledger_api`: settings from the environment (LEDGER_API_*), then uvicorn.
+`ledger-api replay [--verify]` rebuilds the projected tables from ledger.changes.v1 (replay.py)."""
 
 from __future__ import annotations
+
+import sys
 
 import uvicorn
 
@@ -10,6 +13,10 @@ from .settings import Settings
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["replay"]:
+        from . import replay
+
+        sys.exit(replay.main(sys.argv[2:]))
     settings = Settings()  # type: ignore[call-arg]  # database_url comes from the environment
     configure_logging(settings.log_level)
     app = build_app(settings)

@@ -5,25 +5,48 @@ Format::
     {"tenants": [{"tenant_id": "demo", "name": "Demo Co", "time_zone": "Asia/Tokyo",
                   "api_tokens": ["<plain token>"],
                   "integrations": [{"integration_id": "int-intune-1", "kind": "intune",
-                                    "display_name": "Intune (HQ)"}],
-                  "master_links": [<MasterLinkSettings>]}]}
+                                    "display_name": "Intune (HQ)",
+                                    "credentials": {"azure_tenant_id": "…", "client_id": "…",
+                                                    "client_secret": "…"}}],
+                  "master_links": [<MasterLinkSettings + optional "schedule": {"local_time": "06:00",
+                                                                                "time_zone": "…"}>]}]}
 
 Seeding is idempotent and additive: tenants, integrations and master links are upserted, tokens
-are added (only their sha256 is stored); nothing absent from the file is removed.
+are added (only their sha256 is stored); nothing absent from the file is removed. An integration's
+`credentials` take the fields of `POST /v1/integrations` (credentials.py) and are stored encrypted
+(LEDGER_API_SECRETS_KEY is then required); without them the connector's own integrations file is
+used. A seeded master link is scheduled (R-M7) but not synced at once; a link the API removed
+stays removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ledger_contracts import MasterLinkSettings, MdmKind
+from ledger_contracts import MasterLinkSettings, MdmKind, utcnow
+
+from .credentials import IntuneCredentials, JamfCredentials
+from .crypto import KeyRing
+from .repositories import integrations as integrations_repo
+from .repositories import master_links as master_links_repo
+from .scheduler import next_daily_run
 
 log = structlog.get_logger(__name__)
 
@@ -33,13 +56,43 @@ def token_hash(token: str) -> str:
 
 
 class _Seed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class IntegrationSeed(_Seed):
     integration_id: str = Field(min_length=1)
     kind: MdmKind
     display_name: str | None = None
+    credentials: IntuneCredentials | JamfCredentials | None = Field(None, discriminator="kind")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_of_this_kind(cls, data: Any) -> Any:
+        creds = data.get("credentials") if isinstance(data, dict) else None
+        if isinstance(creds, dict) and "kind" not in creds:
+            data = {**data, "credentials": {**creds, "kind": data.get("kind")}}
+        return data
+
+
+class ScheduleSeed(_Seed):
+    local_time: time | None = None
+    time_zone: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else ZoneInfo(value).key
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+
+
+class MasterLinkSeed(MasterLinkSettings):
+    model_config = ConfigDict(hide_input_in_errors=True)
+    schedule: ScheduleSeed | None = None
+
+    def settings(self) -> MasterLinkSettings:
+        return MasterLinkSettings.model_validate(self.model_dump(exclude={"schedule"}))
 
 
 class TenantSeed(_Seed):
@@ -48,7 +101,7 @@ class TenantSeed(_Seed):
     time_zone: str = "UTC"
     api_tokens: list[SecretStr] = []
     integrations: list[IntegrationSeed] = []
-    master_links: list[MasterLinkSettings] = []
+    master_links: list[MasterLinkSeed] = []
 
     @field_validator("time_zone")
     @classmethod
@@ -83,10 +136,23 @@ class BootstrapFile(_Seed):
 
 
 def read_bootstrap_file(path: Path) -> BootstrapFile:
-    return BootstrapFile.model_validate_json(path.read_bytes())
+    try:
+        return BootstrapFile.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        # Name the fields, never the values: the file holds tokens and secrets.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"{path}: {problems}") from None
 
 
-async def seed(pool: asyncpg.Pool, data: BootstrapFile) -> None:
+async def seed(
+    pool: asyncpg.Pool, data: BootstrapFile, *, keys: KeyRing | None = None, now: datetime | None = None
+) -> None:
+    now = now or utcnow()
+    sealed = [i.integration_id for t in data.tenants for i in t.integrations if i.credentials]
+    if sealed and keys is None:
+        raise ValueError(
+            f"bootstrap integrations {sealed} carry credentials but LEDGER_API_SECRETS_KEY is not set"
+        )
     async with pool.acquire() as conn, conn.transaction():
         for t in data.tenants:
             await conn.execute(
@@ -113,36 +179,40 @@ async def seed(pool: asyncpg.Pool, data: BootstrapFile) -> None:
                         f"an API token of tenant {t.tenant_id!r} already belongs to another tenant"
                     )
             for i in t.integrations:
-                await conn.execute(
-                    """
-                    INSERT INTO ledger.integrations (tenant_id, integration_id, kind, display_name)
-                    VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (tenant_id, integration_id)
-                    DO UPDATE SET kind = excluded.kind, display_name = excluded.display_name
-                    """,
+                creds = i.credentials
+                await integrations_repo.upsert_seed(
+                    conn,
                     t.tenant_id,
                     i.integration_id,
-                    i.kind,
-                    i.display_name,
+                    kind=i.kind,
+                    display_name=i.display_name,
+                    connection=creds.connection() if creds else None,
+                    credentials=keys.encrypt_json(creds.entry()) if creds and keys else None,
+                    key_id=keys.key_id if creds and keys else None,
                 )
             for link in t.master_links:
-                await conn.execute(
-                    """
-                    INSERT INTO ledger.master_links (tenant_id, master_link_id, integration_id, settings)
-                    VALUES ($1, $2, $3, $4::jsonb)
-                    ON CONFLICT (tenant_id, master_link_id)
-                    DO UPDATE SET integration_id = excluded.integration_id, settings = excluded.settings
-                    """,
-                    t.tenant_id,
-                    link.master_link_id,
-                    link.integration_id,
-                    link.model_dump_json(),
-                )
+                schedule = link.schedule or ScheduleSeed()
+                local_time = schedule.local_time or time(6, 0)
+                zone = schedule.time_zone or t.time_zone
+                try:
+                    await master_links_repo.upsert_seed(
+                        conn,
+                        t.tenant_id,
+                        link.settings(),
+                        local_time=local_time,
+                        time_zone=zone,
+                        next_run_at=next_daily_run(now, local_time, zone),
+                    )
+                except asyncpg.UniqueViolationError:
+                    raise ValueError(
+                        f"master link {link.master_link_id!r}: integration {link.integration_id!r} of "
+                        f"tenant {t.tenant_id!r} already has a live master link"
+                    ) from None
     log.info("bootstrap.seeded", tenants=[t.tenant_id for t in data.tenants])
 
 
-async def seed_file(pool: asyncpg.Pool, path: Path) -> None:
-    await seed(pool, read_bootstrap_file(path))
+async def seed_file(pool: asyncpg.Pool, path: Path, *, keys: KeyRing | None = None) -> None:
+    await seed(pool, read_bootstrap_file(path), keys=keys)
 
 
 def example() -> str:

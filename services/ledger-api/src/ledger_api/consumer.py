@@ -12,6 +12,7 @@ this process, applying is mostly CPU in PostgreSQL), which roughly halves the ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,10 @@ class ProjectionConsumer:
         self._max_records = max_records
         self._session_timeout_ms = session_timeout_ms
         self._consumer: AIOKafkaConsumer | None = None
+        # One connection of the pool held by the projection: no acquire/reset round trips per batch.
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._kafka_commit: asyncio.Task[None] | None = None
+        self._to_commit: dict[TopicPartition, int] = {}
         self.running = False
 
     async def run(self) -> None:
@@ -98,8 +103,15 @@ class ProjectionConsumer:
             while True:
                 try:
                     await self._pump(consumer)
-                except (TimeoutError, asyncpg.PostgresError, OSError, KafkaError) as exc:
+                except (
+                    TimeoutError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    OSError,
+                    KafkaError,
+                ) as exc:
                     log.error("projection.batch_failed", error=repr(exc), retry_in=backoff)
+                    await self._release()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30)
                     await self._rewind(consumer)
@@ -107,6 +119,9 @@ class ProjectionConsumer:
                     backoff = 0.5
         finally:
             self.running = False
+            if self._kafka_commit is not None:
+                self._kafka_commit.cancel()
+            await self._release()
             await consumer.stop()
 
     async def _pump(self, consumer: AIOKafkaConsumer) -> None:
@@ -119,21 +134,25 @@ class ProjectionConsumer:
                         await pending
                         pending = None
                     continue
-                decoded = _decode(batch)
+                decoded = await _decode(batch)
                 if pending is not None:
                     await pending
                 pending = asyncio.create_task(self._apply(consumer, decoded))
+                await asyncio.sleep(0)  # let it send its first statements before we fetch on
         finally:
-            if pending is not None and not pending.done():
+            if pending is not None:
+                # Let it finish rolling back before its connection is released or reused.
                 pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
 
     async def _apply(self, consumer: AIOKafkaConsumer, decoded: list[Decoded]) -> None:
         started = time.perf_counter()
-        async with self._pool.acquire() as conn:
-            result = await project_batch(
-                conn, decoded, group_id=self.group_id, topic=self.topic, dead_letter=self._dead_letter
-            )
-        self._on_projected()
+        if self._conn is None:
+            self._conn = await self._pool.acquire()
+        result = await project_batch(
+            self._conn, decoded, group_id=self.group_id, topic=self.topic, dead_letter=self._dead_letter
+        )
         m = self._metrics
         m.batch_seconds.observe(time.perf_counter() - started)
         m.records.inc(result.records)
@@ -141,11 +160,13 @@ class ProjectionConsumer:
         m.history_added.inc(result.history_added)
         m.sync_runs_written.inc(result.sync_runs_written)
         m.dead_letters.inc(result.dead_lettered)
+        self._on_projected()
         offsets = {TopicPartition(self.topic, p): o for p, o in result.next_offsets.items()}
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:  # a hint only: the database has the truth
-            log.warning("projection.kafka_commit_failed", error=str(exc))
+        # Kafka's offsets are a hint (the database has the truth): committed in the background,
+        # one commit in flight at a time, so the next batch does not wait for the broker.
+        self._to_commit.update(offsets)
+        if self._kafka_commit is None or self._kafka_commit.done():
+            self._kafka_commit = asyncio.create_task(self._commit_hints(consumer))
         for tp, nxt in offsets.items():
             m.last_offset.labels(str(tp.partition)).set(nxt - 1)
             high = consumer.highwater(tp)
@@ -158,6 +179,22 @@ class ProjectionConsumer:
                 skipped=result.skipped,
                 dead_lettered=result.dead_lettered,
             )
+
+    async def _commit_hints(self, consumer: AIOKafkaConsumer) -> None:
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                log.warning("projection.kafka_commit_failed", error=str(exc))
+
+    async def _release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await self._pool.release(conn)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("projection.release_failed", error=repr(exc))
 
     async def _dead_letter(self, poison: Sequence[Poison]) -> None:
         futures = [
@@ -200,13 +237,24 @@ class ProjectionConsumer:
                 backoff = min(backoff * 2, 30)
 
 
-def _decode(batch: dict[TopicPartition, list]) -> list[Decoded]:  # type: ignore[type-arg]
-    # The cyclic GC would rescan every model of the batch many times over while thousands are
-    # allocated and still alive; they form no cycles, so pause it for the batch.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return [decode_record(r) for records in batch.values() for r in records]
-    finally:
-        if enabled:
-            gc.enable()
+_DECODE_SLICE = 100
+
+
+async def _decode(batch: dict[TopicPartition, list]) -> list[Decoded]:  # type: ignore[type-arg]
+    """Decode a batch, handing the event loop back every few hundred records: the previous
+    batch's transaction (and HTTP requests) go on between the slices instead of waiting for the
+    whole batch."""
+    records = [r for recs in batch.values() for r in recs]
+    out: list[Decoded] = []
+    for start in range(0, len(records), _DECODE_SLICE):
+        # The cyclic GC would rescan the thousands of freshly decoded, still alive models many
+        # times over; they form no cycles, so it pauses while a slice is decoded.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            out.extend(decode_record(r) for r in records[start : start + _DECODE_SLICE])
+        finally:
+            if enabled:
+                gc.enable()
+        await asyncio.sleep(0)
+    return out

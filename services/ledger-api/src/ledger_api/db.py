@@ -34,7 +34,7 @@ class MigrationError(RuntimeError):
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
     # Timestamps leave the database in UTC whatever the server's default zone is.
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC"}
+        dsn, min_size=min_size, max_size=max_size, server_settings={"timezone": "UTC", "temp_buffers": "32MB"}
     )
 
 

@@ -48,7 +48,8 @@ JSON_FIELDS = frozenset({"custom_fields", "binding", "mdm"})
 DEFAULT_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f != "mdm")
 
 SortKind = Literal["text", "timestamp", "int"]
-_NO_TIME = "'0001-01-01T00:00:00Z'::timestamptz"
+# Not year 1: asyncpg sends datetime.min as -infinity, which would break the cursor comparison.
+_NO_TIME = "'1970-01-01T00:00:00Z'::timestamptz"
 # sort name -> (expression, kind). NULLs are folded into a value so the keyset compares totally;
 # the asset/serial/updated_at expressions match the indexes of migration 0001.
 SORTABLE: dict[str, tuple[str, SortKind]] = {

@@ -91,6 +91,24 @@ class Metrics:
         self.lag = Gauge(
             "ledger_api_projection_lag_records", "High watermark minus next offset", ["partition"], registry=r
         )
+        self.sync_requests = Counter(
+            "ledger_api_sync_requests_total",
+            "Sync runs this process requested, by trigger and outcome (requested | failed)",
+            ["trigger", "outcome"],
+            registry=r,
+        )
+        self.sync_runs = Gauge(
+            "ledger_api_sync_runs",
+            "Sync runs in the database by status (read at scrape)",
+            ["status"],
+            registry=r,
+        )
+        self.scheduler_ticks = Counter("ledger_api_scheduler_ticks_total", "Scheduler ticks", registry=r)
+        self.scheduler_last_tick = Gauge(
+            "ledger_api_scheduler_last_tick_timestamp_seconds",
+            "Unix time of the last scheduler tick",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

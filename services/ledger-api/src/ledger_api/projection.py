@@ -11,8 +11,8 @@ written, and `project_batch`, which writes one batch in one transaction:
 * a sync run's terminal status is never overwritten;
 * the new offsets are stored in the same transaction.
 
-Bulk path: the batch is COPYed into a temporary table and applied with one statement per table,
-so 5,000 changes cost a handful of round trips rather than 5,000.
+Bulk path: the batch is COPYed into a temporary table (typed columns, small JSON documents) and
+applied by one statement (`_APPLY`), so 5,000 changes cost five round trips rather than 5,000.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
+from pydantic import TypeAdapter
 
-from ledger_contracts import LedgerDeviceChanged, SyncRunSummary, codec
+from ledger_contracts import FieldChange, LedgerDeviceChanged, SyncRunSummary, codec
+
+from .projection_events import OTHER_MESSAGES, Positioned, project_events
 
 CONSUMER_NAME = "ledger-api"
 
@@ -49,20 +52,25 @@ class Poison:
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """One record after decoding: exactly one of `change_row`, `summary`, `poison` is set."""
+    """One record after decoding: exactly one of `change_row`, `summary`, `other`, `poison` is set."""
 
     partition: int
     offset: int
-    # (event_id, tenant_id, device_id, version, change, command_id, occurred_at, doc)
+    # the columns of `stage_changes` but `latest` (see _stage_row)
     change_row: tuple[Any, ...] | None = None
     summary: SyncRunSummary | None = None
+    other: Positioned | None = None  # conflicts, plans, rejections, imports (projection_events)
     poison: Poison | None = None
 
 
 @dataclass
 class BatchPlan:
-    change_rows: list[tuple[Any, ...]] = field(default_factory=list)  # + `latest` flag
+    change_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    # (partition, offset) of changes superseded by a newer version of the same device in this
+    # batch: they go to the history, not to the device row.
+    superseded: list[tuple[int, int]] = field(default_factory=list)
     summaries: list[SyncRunSummary] = field(default_factory=list)
+    others: list[Positioned] = field(default_factory=list)
     poison: list[Poison] = field(default_factory=list)
     next_offsets: dict[int, int] = field(default_factory=dict)
     skipped: int = 0
@@ -92,9 +100,28 @@ def decode_record(record: KafkaRecord) -> Decoded:
         return poison(str(exc))
     if isinstance(msg, SyncRunSummary):
         return Decoded(record.partition, record.offset, summary=msg)
+    if isinstance(msg, OTHER_MESSAGES):
+        other = Positioned(record.partition, record.offset, msg)
+        return Decoded(record.partition, record.offset, other=other)
     if (problem := _inconsistency(msg)) is not None:
         return poison(problem)
-    row = (
+    return Decoded(record.partition, record.offset, change_row=_stage_row(record, msg))
+
+
+# pydantic's serializers: faster here than the json module, and canonical (UTC timestamps).
+_changes_json = TypeAdapter(tuple[FieldChange, ...]).dump_json
+_custom_fields_json = TypeAdapter(dict[str, str | None]).dump_json
+
+
+def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> tuple[Any, ...]:
+    """One row of `stage_changes`: typed columns and small JSON documents.
+
+    Small on purpose: one wide JSON document per row would be TOASTed, then detoasted again for
+    every column read out of it.
+    """
+    head = (
+        record.partition,
+        record.offset,
         msg.event_id,
         msg.tenant_id,
         msg.device_id,
@@ -102,10 +129,58 @@ def decode_record(record: KafkaRecord) -> Decoded:
         msg.change,
         msg.provenance.command_id,
         msg.occurred_at,
-        # The canonical JSON (UTC timestamps, no coerced types): the SQL reads the device from it.
-        msg.model_dump_json(),
+        msg.previous_source,
+        _changes_json(msg.changes).decode(),
+        msg.provenance.model_dump_json(),
     )
-    return Decoded(record.partition, record.offset, change_row=row)
+    d = msg.device
+    if d is None:
+        return (*head, *_NO_DEVICE)
+    b = d.binding
+    return (
+        *head,
+        d.source,
+        d.asset_number,
+        d.serial_number,
+        d.os,
+        d.manufacturer,
+        d.model,
+        d.assigned_user,
+        d.status,
+        d.notes,
+        _custom_fields_json(d.custom_fields).decode() if d.custom_fields else "{}",
+        b.integration_id if b else None,
+        b.mdm_kind if b else None,
+        b.mdm_device_id if b else None,
+        d.mdm.model_dump_json() if d.mdm is not None else None,
+        d.missing_from_mdm,
+        d.last_seen_at,
+        d.created_at,
+        d.updated_at,
+    )
+
+
+_DEVICE_COLUMNS = (
+    "source",
+    "asset_number",
+    "serial_number",
+    "os",
+    "manufacturer",
+    "model",
+    "assigned_user",
+    "status",
+    "notes",
+    "custom_fields",
+    "binding_integration_id",
+    "binding_mdm_kind",
+    "binding_mdm_device_id",
+    "mdm",
+    "missing_from_mdm",
+    "last_seen_at",
+    "created_at",
+    "updated_at",
+)
+_NO_DEVICE = (None,) * len(_DEVICE_COLUMNS)
 
 
 _TERMINAL = ("completed", "failed")
@@ -121,7 +196,7 @@ def _supersedes(new: SyncRunSummary, current: SyncRunSummary) -> bool:
 def plan_batch(decoded: Iterable[Decoded], stored_offsets: dict[int, int]) -> BatchPlan:
     """What one batch must write, given the offsets already projected per partition."""
     plan = BatchPlan()
-    latest: dict[tuple[str, uuid.UUID], int] = {}  # (tenant, device) -> index of its newest change
+    newest: dict[tuple[str, uuid.UUID], tuple[Any, ...]] = {}  # (tenant, device) -> row
     summaries: dict[uuid.UUID, SyncRunSummary] = {}
     rows = plan.change_rows
     for d in decoded:
@@ -130,20 +205,26 @@ def plan_batch(decoded: Iterable[Decoded], stored_offsets: dict[int, int]) -> Ba
         if d.offset < stored_offsets.get(d.partition, 0):
             plan.skipped += 1
             continue
-        if d.change_row is not None:
-            key = (d.change_row[1], d.change_row[2])
-            idx = latest.get(key)
-            if idx is None or rows[idx][3] < d.change_row[3]:
-                latest[key] = len(rows)
-            rows.append(d.change_row)
+        row = d.change_row
+        if row is not None:
+            key = (row[3], row[4])
+            current = newest.get(key)
+            if current is None:
+                newest[key] = row
+            elif current[5] < row[5]:
+                plan.superseded.append((current[0], current[1]))
+                newest[key] = row
+            else:
+                plan.superseded.append((row[0], row[1]))
+            rows.append(row)
         elif d.summary is not None:
             cur = summaries.get(d.summary.sync_run_id)
             if cur is None or _supersedes(d.summary, cur):
                 summaries[d.summary.sync_run_id] = d.summary
+        elif d.other is not None:
+            plan.others.append(d.other)
         elif d.poison is not None:
             plan.poison.append(d.poison)
-    newest = set(latest.values())
-    plan.change_rows = [(*row, i in newest) for i, row in enumerate(rows)]
     plan.summaries = list(summaries.values())
     return plan
 
@@ -151,6 +232,8 @@ def plan_batch(decoded: Iterable[Decoded], stored_offsets: dict[int, int]) -> Ba
 # --- the shell: one transaction per batch ------------------------------------------------------
 
 _STAGE_COLUMNS = (
+    "kafka_partition",
+    "kafka_offset",
     "event_id",
     "tenant_id",
     "device_id",
@@ -158,15 +241,29 @@ _STAGE_COLUMNS = (
     "change",
     "command_id",
     "occurred_at",
-    "doc",
-    "latest",
+    "previous_source",
+    "changes",
+    "provenance",
+    *_DEVICE_COLUMNS,
 )
 
 _CREATE_STAGE = """
 CREATE TEMP TABLE stage_changes (
-    event_id uuid, tenant_id text, device_id uuid, version integer, change text,
-    command_id uuid, occurred_at timestamptz, doc jsonb, latest boolean
+    kafka_partition integer, kafka_offset bigint,
+    event_id uuid, tenant_id text, device_id uuid, version integer, change text, command_id uuid,
+    occurred_at timestamptz, previous_source text, changes jsonb, provenance jsonb,
+    source text, asset_number text, serial_number text, os text, manufacturer text, model text,
+    assigned_user text, status text, notes text, custom_fields jsonb, binding_integration_id text,
+    binding_mdm_kind text, binding_mdm_device_id text, mdm jsonb, missing_from_mdm boolean,
+    last_seen_at timestamptz, created_at timestamptz, updated_at timestamptz,
+    latest boolean NOT NULL DEFAULT true
 ) ON COMMIT DROP
+"""
+
+_SUPERSEDED = """
+UPDATE stage_changes s SET latest = false
+FROM unnest($1::integer[], $2::bigint[]) AS u(p, o)
+WHERE s.kafka_partition = u.p AND s.kafka_offset = u.o
 """
 
 _TOMBSTONES = """
@@ -187,13 +284,11 @@ INSERT INTO ledger.devices AS cur (
     tenant_id, device_id, version, source, asset_number, serial_number, os, manufacturer, model,
     assigned_user, status, notes, custom_fields, binding_integration_id, binding_mdm_kind,
     binding_mdm_device_id, mdm, missing_from_mdm, last_seen_at, created_at, updated_at)
-SELECT s.tenant_id, s.device_id, s.version, d ->> 'source', d ->> 'asset_number', d ->> 'serial_number',
-       d ->> 'os', d ->> 'manufacturer', d ->> 'model', d ->> 'assigned_user', d ->> 'status', d ->> 'notes',
-       coalesce(d -> 'custom_fields', '{}'), d #>> '{binding,integration_id}', d #>> '{binding,mdm_kind}',
-       d #>> '{binding,mdm_device_id}', nullif(d -> 'mdm', 'null'), (d ->> 'missing_from_mdm')::boolean,
-       (d ->> 'last_seen_at')::timestamptz, (d ->> 'created_at')::timestamptz,
-       (d ->> 'updated_at')::timestamptz
-FROM stage_changes s CROSS JOIN LATERAL (SELECT s.doc -> 'device') AS x(d)
+SELECT s.tenant_id, s.device_id, s.version, s.source, s.asset_number, s.serial_number, s.os,
+       s.manufacturer, s.model, s.assigned_user, s.status, s.notes, s.custom_fields,
+       s.binding_integration_id, s.binding_mdm_kind, s.binding_mdm_device_id, s.mdm,
+       s.missing_from_mdm, s.last_seen_at, s.created_at, s.updated_at
+FROM stage_changes s
 WHERE s.latest AND s.change <> 'deleted'
   AND NOT EXISTS (
       SELECT 1 FROM ledger.device_tombstones t
@@ -214,8 +309,8 @@ _HISTORY = """
 INSERT INTO ledger.device_history (
     event_id, tenant_id, device_id, version, change, changes, provenance, command_id, previous_source,
     occurred_at)
-SELECT event_id, tenant_id, device_id, version, change, doc -> 'changes', doc -> 'provenance', command_id,
-       doc ->> 'previous_source', occurred_at
+SELECT event_id, tenant_id, device_id, version, change, changes, provenance, command_id, previous_source,
+       occurred_at
 FROM stage_changes
 ON CONFLICT DO NOTHING
 """
@@ -225,7 +320,8 @@ INSERT INTO ledger.sync_runs AS r (
     sync_run_id, tenant_id, master_link_id, integration_id, status, dry_run, seen, created, updated,
     unchanged, conflicts, missing, errors, reported_total, started_at, finished_at, error, summary_at,
     created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, coalesce($15::timestamptz, $18::timestamptz))
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        coalesce($15::timestamptz, $18::timestamptz))
 ON CONFLICT (sync_run_id) DO UPDATE SET
     status = excluded.status, dry_run = excluded.dry_run, seen = excluded.seen, created = excluded.created,
     updated = excluded.updated, unchanged = excluded.unchanged, conflicts = excluded.conflicts,
@@ -252,6 +348,19 @@ SELECT $1, $2, p, n FROM unnest($3::integer[], $4::bigint[]) AS u(p, n)
 ON CONFLICT (group_id, topic, partition)
 DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()
 WHERE o.next_offset < excluded.next_offset
+"""
+
+# The writes in one round trip (the event loop decodes the next batch meanwhile). The CTEs see
+# one snapshot: fine, since a device of the batch is either deleted or upserted, not both.
+_APPLY = f"""
+WITH tombstoned AS ({_TOMBSTONES.strip()} RETURNING 1),
+deleted AS ({_DELETES.strip()} RETURNING 1),
+written AS ({_UPSERTS.strip()} RETURNING 1),
+history AS ({_HISTORY.strip()} RETURNING 1),
+offsets AS ({_WRITE_OFFSETS.strip()} RETURNING 1)
+SELECT (SELECT count(*) FROM deleted) AS deleted, (SELECT count(*) FROM written) AS written,
+       (SELECT count(*) FROM history) AS history, (SELECT count(*) FROM tombstoned) AS tombstoned,
+       (SELECT count(*) FROM offsets) AS offsets
 """
 
 
@@ -294,49 +403,36 @@ async def project_batch(
 ) -> BatchResult:
     """Write one batch in one transaction. Poison records are dead-lettered before the commit."""
     partitions = sorted({d.partition for d in decoded})
-    async with conn.transaction():
+    try:
+        # BEGIN and the staging table in one round trip (asyncpg's transaction() takes two).
+        await conn.execute("BEGIN; " + _CREATE_STAGE)
         rows = await conn.fetch(_READ_OFFSETS, group_id, topic, partitions)
         plan = plan_batch(decoded, {r["partition"]: r["next_offset"] for r in rows})
+        parts = list(plan.next_offsets)
+        offsets = [plan.next_offsets[p] for p in parts]
         written = deleted = history = runs = 0
         if plan.change_rows:
-            await conn.execute(_CREATE_STAGE)
             await conn.copy_records_to_table(
                 "stage_changes", records=plan.change_rows, columns=_STAGE_COLUMNS
             )
-            await conn.execute(_TOMBSTONES)
-            deleted = _count(await conn.execute(_DELETES))
-            written = _count(await conn.execute(_UPSERTS))
-            history = _count(await conn.execute(_HISTORY))
+            if plan.superseded:
+                sup_parts, sup_offsets = zip(*plan.superseded, strict=True)
+                await conn.execute(_SUPERSEDED, list(sup_parts), list(sup_offsets))
+            counts = await conn.fetchrow(_APPLY, group_id, topic, parts, offsets)
+            deleted, written, history = counts["deleted"], counts["written"], counts["history"]
+        elif parts:
+            await conn.execute(_WRITE_OFFSETS, group_id, topic, parts, offsets)
         for s in plan.summaries:
-            c = s.counts
-            status = await conn.execute(
-                _SYNC_RUN,
-                s.sync_run_id,
-                s.tenant_id,
-                s.master_link_id,
-                s.integration_id,
-                s.status,
-                s.dry_run,
-                c.seen,
-                c.created,
-                c.updated,
-                c.unchanged,
-                c.conflicts,
-                c.missing,
-                c.errors,
-                s.reported_total,
-                s.started_at,
-                s.finished_at,
-                s.error,
-                s.occurred_at,
-            )
-            runs += _count(status)
+            runs += _count(await conn.execute(_SYNC_RUN, *_sync_run_args(s)))
+        if plan.others:
+            await project_events(conn, plan.others)
         if plan.poison:
             # Before the commit: if the dead-letter write fails, the batch is retried, never lost.
             await dead_letter(plan.poison)
-        if plan.next_offsets:
-            parts = list(plan.next_offsets)
-            await conn.execute(_WRITE_OFFSETS, group_id, topic, parts, [plan.next_offsets[p] for p in parts])
+        await conn.execute("COMMIT")
+    except BaseException:
+        await _rollback(conn)
+        raise
     return BatchResult(
         records=len(decoded),
         skipped=plan.skipped,
@@ -346,6 +442,40 @@ async def project_batch(
         sync_runs_written=runs,
         dead_lettered=len(plan.poison),
         next_offsets=plan.next_offsets,
+    )
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        # e.g. cancelled in the middle of a statement: a connection in an unknown state is dropped.
+        conn.terminate()
+
+
+def _sync_run_args(s: SyncRunSummary) -> tuple[Any, ...]:
+    c = s.counts
+    return (
+        s.sync_run_id,
+        s.tenant_id,
+        s.master_link_id,
+        s.integration_id,
+        s.status,
+        s.dry_run,
+        c.seen,
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.conflicts,
+        c.missing,
+        c.errors,
+        s.reported_total,
+        s.started_at,
+        s.finished_at,
+        s.error,
+        s.occurred_at,
     )
 
 

@@ -34,6 +34,21 @@ class Settings(BaseSettings):
     # Consumer-group session timeout. Brokers (Tansu among them) hold a first JoinGroup for up to
     # half of it, so tests use a short one to start in about a second.
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    # Fernet key(s) for integration secrets, comma-separated: the first encrypts, each decrypts
+    # (rotation). The connectors get the same value. None: integrations cannot carry credentials.
+    secrets_key: SecretStr | None = None
+    # R-M7: the daily sync scheduler (every replica may run it; a run is triggered once).
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # R-C2: a CSV import is one `ImportDevices` command (all or nothing). The file may be this big;
+    # the producer's max_request_size is `max_message_bytes`, and the broker must accept records of
+    # that size on ledger.commands.v1 (Kafka: the topic's max.message.bytes). 64 MiB holds about
+    # 100,000 devices.
+    import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
+    # The longest an import waits for the reconciler before 202 (then GET its status): it waits
+    # command_wait_seconds plus a second per 2,000 rows, at most this.
+    import_wait_seconds: float = Field(default=60.0, ge=0, le=600)
 
     @field_validator("log_level", mode="before")
     @classmethod

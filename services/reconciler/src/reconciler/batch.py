@@ -1,8 +1,8 @@
-"""One consumed batch, folded through the core: decoded messages + loaded state -> effects.
+"""A consumed batch: its records, the state it may read (`needs`), and the effects of folding it.
 
-No I/O here: `needs()` says what state to load, `fold()` decides, the repository persists `Effects`.
-Every id and timestamp is derived from the input (event ids, `occurred_at`), so processing the same
-batch against the same state again produces byte-identical events.
+No I/O here: `needs()` says what state to load, `fold()` (fold.py) decides, a store persists
+`Effects`. Every id and timestamp is derived from the input (event ids, `occurred_at`), so
+processing the same batch against the same state again produces byte-identical events.
 """
 
 from __future__ import annotations
@@ -10,50 +10,32 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-import structlog
 
 from ledger_contracts import (
-    CommandRejected,
     CreateDevice,
     DeleteDevice,
     DeviceObserved,
     Event,
+    ImportDevices,
     LedgerDevice,
-    LedgerDeviceChanged,
     MasterLinkSettings,
+    ResolveConflict,
     SyncRunCompleted,
     SyncRunCounts,
-    SyncRunFailed,
     SyncRunStarted,
     SyncRunSummary,
     UpdateDevice,
     codec,
-    topics,
 )
 
-from .core import (
-    Conflict,
-    Created,
-    Deleted,
-    Ledger,
-    Outcome,
-    Rejected,
-    Unchanged,
-    Updated,
-    apply,
-    decide_create,
-    decide_delete,
-    decide_observation,
-    decide_update,
-    match_key,
-    normalise,
-    proposed_asset_number,
-)
+from .core import BindingKey, ConflictRecord, Ledger, RunEnd, match_key, normalise, proposed_asset_number
 
-log = structlog.get_logger(__name__)
-_NS = uuid.UUID("6d1f3a52-1c44-4c1b-9a0e-0a8f3e7d2b10")
+NS = uuid.UUID("6d1f3a52-1c44-4c1b-9a0e-0a8f3e7d2b10")
+
+
+def event_id(source: Event, *parts: object) -> uuid.UUID:
+    """The id of an event derived from `source`: the same input always gives the same id."""
+    return uuid.uuid5(NS, ":".join([str(source.event_id), *map(str, parts)]))
 
 
 @dataclass
@@ -78,6 +60,10 @@ class RunState:
     reported_total: int | None = None
     finished_at: datetime | None = None
     error: str | None = None
+
+    @property
+    def integration_id(self) -> str:
+        return self.master_link.integration_id
 
     def summary(self, event_id: uuid.UUID, at: datetime) -> SyncRunSummary:
         return SyncRunSummary(
@@ -109,19 +95,34 @@ class Wanted:
 @dataclass
 class Needs:
     """What a batch can touch, per tenant. Bound devices need only their binding; the keys of the
-    others (and the R-J3 `SYS` chain of their asset number) are loaded in a second step."""
+    others (and the R-J3 `SYS` chain of their asset number, their open conflict, whether they are
+    ignored) are loaded in a second step."""
 
     device_ids: set[uuid.UUID] = field(default_factory=set)
     asset_keys: set[str] = field(default_factory=set)  # asked for by commands
-    observed: dict[tuple[str, str], Wanted] = field(default_factory=dict)
+    observed: dict[BindingKey, Wanted] = field(default_factory=dict)
+    conflicts: dict[uuid.UUID, ConflictRecord] = field(default_factory=dict)  # named by commands
+    ends: dict[uuid.UUID, str] = field(default_factory=dict)  # completing run -> its integration
 
 
 @dataclass
-class ConflictRow:
-    conflict: Conflict
-    tenant_id: str
+class State:
+    """What the store loaded for one fold."""
+
+    ledgers: dict[str, Ledger] = field(default_factory=dict)
+    ends: dict[uuid.UUID, RunEnd] = field(default_factory=dict)
+
+
+@dataclass
+class Seen:
+    """The MDM ids a run reported in one batch (R-M10, re-enrollment), stored as one row: 100,000
+    devices make 20 rows, not 100,000. `reenroll` pairs an MDM id with the device it conflicted
+    with when that device is bound to another MDM id of the same integration."""
+
     sync_run_id: uuid.UUID
-    at: datetime
+    seen_at: datetime  # the latest report in the batch: "last seen" is known to the batch
+    mdm_device_ids: list[str] = field(default_factory=list)
+    reenroll: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 
 
 @dataclass
@@ -129,7 +130,14 @@ class Effects:
     upserts: dict[uuid.UUID, LedgerDevice] = field(default_factory=dict)
     deletes: set[uuid.UUID] = field(default_factory=set)
     runs: dict[uuid.UUID, RunState] = field(default_factory=dict)
-    conflicts: list[ConflictRow] = field(default_factory=list)
+    conflicts: dict[uuid.UUID, ConflictRecord] = field(default_factory=dict)
+    ignored: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)  # (tenant, i, m) -> conflict
+    forget_ignored: set[tuple[str, str]] = field(default_factory=set)  # (tenant, integration): unlinked
+    seen: dict[uuid.UUID, Seen] = field(default_factory=dict)  # by run
+    # After a complete run, the observations of the integration's earlier finished runs are no
+    # longer needed (the run's own are kept: they date the devices a later run will not see).
+    prune_seen: list[tuple[str, str, uuid.UUID]] = field(default_factory=list)
+    drop_seen: set[uuid.UUID] = field(default_factory=set)  # a dry run's, once it ended
     outbox: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
 
     def publish(self, topic: str, event: Event) -> None:
@@ -137,210 +145,79 @@ class Effects:
         self.outbox.append((topic, key, value, []))
 
 
-def needs(records: list[Record], runs: dict[uuid.UUID, RunState]) -> dict[str, Needs]:
-    """Per tenant, the ledger rows the batch may read. `runs` must already hold the batch's runs."""
+def _link_of(msg: Event, runs: dict[uuid.UUID, RunState], started: dict) -> MasterLinkSettings | None:
+    run = runs.get(msg.sync_run_id)  # type: ignore[attr-defined]
+    return run.master_link if run else started.get(msg.sync_run_id)  # type: ignore[attr-defined]
+
+
+def add_wanted(n: Needs, link: MasterLinkSettings, o: object) -> None:
+    key = match_key(o.serial_number if link.matching_key.mdm == "serial_number" else o.uuid)  # type: ignore[attr-defined]
+    asset = proposed_asset_number(o, link.asset_number_source)  # type: ignore[arg-type]
+    n.observed[(link.integration_id, o.mdm_device_id)] = Wanted(  # type: ignore[attr-defined]
+        link.matching_key.ledger, key, normalise(asset)
+    )
+
+
+def needs(
+    records: list[Record],
+    runs: dict[uuid.UUID, RunState],
+    conflicts: dict[uuid.UUID, ConflictRecord] | None = None,
+) -> dict[str, Needs]:
+    """Per tenant, what the batch may read. `runs` must already hold the batch's runs, `conflicts`
+    the conflicts its commands name."""
     out: dict[str, Needs] = {}
+    conflicts = conflicts or {}
     started = {
         r.message.sync_run_id: r.message.master_link for r in records if isinstance(r.message, SyncRunStarted)
     }
     for rec in records:
         msg = rec.message
-        n = out.setdefault(msg.tenant_id, Needs())
-        if isinstance(msg, CreateDevice | UpdateDevice | DeleteDevice):
+        n = out.get(msg.tenant_id) or out.setdefault(msg.tenant_id, Needs())
+        if type(msg) is DeviceObserved:  # nearly every record (exact type: cheaper than isinstance)
+            run = runs.get(msg.sync_run_id)
+            link = run.master_link if run else started.get(msg.sync_run_id)
+            if link is not None:
+                add_wanted(n, link, msg.device)
+        elif isinstance(msg, CreateDevice | UpdateDevice | DeleteDevice):
             n.device_ids.add(msg.device_id)
             fields = getattr(msg, "fields", None)
             if fields is not None and (key := normalise(fields.asset_number)):
                 n.asset_keys.add(key)
-        elif isinstance(msg, DeviceObserved):
-            run = runs.get(msg.sync_run_id)
-            link = run.master_link if run else started.get(msg.sync_run_id)
-            if link is None:
-                continue
-            o = msg.device
-            key = match_key(o.serial_number if link.matching_key.mdm == "serial_number" else o.uuid)
-            asset = proposed_asset_number(o, link.asset_number_source)
-            n.observed[(link.integration_id, o.mdm_device_id)] = Wanted(
-                link.matching_key.ledger, key, normalise(asset)
-            )
+        elif isinstance(msg, SyncRunCompleted):
+            if (link := _link_of(msg, runs, started)) is not None:
+                n.ends[msg.sync_run_id] = link.integration_id
+        elif isinstance(msg, ResolveConflict):
+            if msg.device_id is not None:
+                n.device_ids.add(msg.device_id)
+            if (c := conflicts.get(msg.conflict_id)) is not None and c.tenant_id == msg.tenant_id:
+                n.conflicts[c.conflict_id] = c
+                n.device_ids.update(c.candidates)
+                add_wanted(n, c.link, c.observed)
+        elif isinstance(msg, ImportDevices):  # R-C2 (csv_import.py): the rows' devices, or the ids
+            for row in msg.rows:  # they would create (a redelivered import), and every asset number
+                n.device_ids.add(row.device_id or msg.created_device_id(row.row))
+                if (key := normalise(row.fields.asset_number)) is not None:
+                    n.asset_keys.add(key)
     return out
 
 
-def _event_id(source: Event, *parts: object) -> uuid.UUID:
-    return uuid.uuid5(_NS, ":".join([str(source.event_id), *map(str, parts)]))
-
-
-def fold(
-    records: list[Record],
-    ledgers: dict[str, Ledger],
-    runs: dict[uuid.UUID, RunState],
-    prefix: str,
-    effects: Effects | None = None,
-) -> Effects:
-    """Apply every record in order; the effects hold the final state of everything touched."""
-    fx = effects or Effects()
-    changes_topic = topics.named(topics.CHANGES, prefix)
+def canonical(records: list[Record]) -> list[Record]:
+    """The batch in a canonical order: each stretch of consecutive observations sorted by (run,
+    MDM id). Which of two devices of one run competing for one key or asset number gets it, and
+    so the final ledger, no longer depends on the order a connector happened to publish them in.
+    Other messages keep their place: a run's start, its end and commands are barriers."""
+    out: list[Record] = []
+    stretch: list[Record] = []
     for rec in records:
-        msg = rec.message
-        ledger = ledgers.setdefault(msg.tenant_id, Ledger(msg.tenant_id))
-        if isinstance(msg, SyncRunStarted):
-            _run_started(msg, runs, fx, changes_topic)
-        elif isinstance(msg, DeviceObserved):
-            _device_observed(rec, msg, ledger, runs, fx, changes_topic, prefix)
-        elif isinstance(msg, SyncRunCompleted | SyncRunFailed):
-            _run_finished(rec, msg, runs, fx, changes_topic, prefix)
-        elif isinstance(msg, CreateDevice):
-            _record(decide_create(ledger, msg, msg.occurred_at), msg, ledger, fx, changes_topic)
-        elif isinstance(msg, UpdateDevice):
-            _record(decide_update(ledger, msg, msg.occurred_at), msg, ledger, fx, changes_topic)
-        elif isinstance(msg, DeleteDevice):
-            _record(decide_delete(ledger, msg), msg, ledger, fx, changes_topic)
-    return fx
+        if type(rec.message) is DeviceObserved:  # not isinstance: pydantic classes are ABCs (slow)
+            stretch.append(rec)
+            continue
+        out += sorted(stretch, key=_observation_order)
+        stretch = []
+        out.append(rec)
+    return out + sorted(stretch, key=_observation_order)
 
 
-def _run_started(msg: SyncRunStarted, runs: dict, fx: Effects, topic: str) -> None:
-    if msg.sync_run_id in runs:  # a connector retrying its start message: nothing new
-        return
-    run = RunState(
-        sync_run_id=msg.sync_run_id,
-        tenant_id=msg.tenant_id,
-        master_link=msg.master_link,
-        dry_run=msg.dry_run,
-        status="running",
-        counts=SyncRunCounts().model_dump(),
-        started_at=msg.occurred_at,
-    )
-    runs[msg.sync_run_id] = fx.runs[msg.sync_run_id] = run
-    fx.publish(topic, run.summary(_event_id(msg, "summary"), msg.occurred_at))
-
-
-def _dead_letter(rec: Record, fx: Effects, error: str) -> None:
-    log.warning("record.dead_lettered", topic=rec.topic, offset=rec.offset, error=error)
-    key, value = codec.encode(rec.message)
-    headers = codec.dead_letter_headers(error, rec.topic, rec.partition, rec.offset, "reconciler")
-    fx.outbox.append((topics.dlq(rec.topic), key, value, headers))
-
-
-def _device_observed(
-    rec: Record,
-    msg: DeviceObserved,
-    ledger: Ledger,
-    runs: dict[uuid.UUID, RunState],
-    fx: Effects,
-    topic: str,
-    prefix: str,
-) -> None:
-    run = runs.get(msg.sync_run_id)
-    if run is None or run.status != "running":
-        state = "unknown" if run is None else run.status
-        _dead_letter(rec, fx, f"device observed for a sync run that is {state}: {msg.sync_run_id}")
-        return
-    fx.runs[run.sync_run_id] = run
-    run.counts["seen"] += 1
-    new_id = uuid.uuid5(_NS, f"device:{msg.event_id}")
-    outcome = decide_observation(
-        ledger, run.master_link, run.sync_run_id, msg.device, msg.occurred_at, new_id
-    )
-    if isinstance(outcome, Created):
-        run.counts["created"] += 1
-    elif isinstance(outcome, Updated):
-        run.counts["updated"] += 1
-    elif isinstance(outcome, Unchanged):
-        run.counts["unchanged"] += 1
-    elif isinstance(outcome, Conflict):
-        run.counts["conflicts"] += 1
-    if run.dry_run:  # a dry run counts what would happen and changes nothing
-        return
-    if isinstance(outcome, Conflict):
-        fx.conflicts.append(ConflictRow(outcome, msg.tenant_id, run.sync_run_id, msg.occurred_at))
-        return
-    _record(outcome, msg, ledger, fx, topic)
-
-
-def _run_finished(
-    rec: Record,
-    msg: SyncRunCompleted | SyncRunFailed,
-    runs: dict[uuid.UUID, RunState],
-    fx: Effects,
-    topic: str,
-    prefix: str,
-) -> None:
-    run = runs.get(msg.sync_run_id)
-    if run is None:
-        _dead_letter(rec, fx, f"sync run {msg.sync_run_id} finished but never started")
-        return
-    if run.status != "running":  # already finished: a redelivered or repeated end message
-        return
-    run.finished_at = msg.occurred_at
-    if isinstance(msg, SyncRunCompleted):
-        run.status = "completed"
-        run.reported_total = msg.reported_total
-        if msg.devices_observed != run.counts["seen"]:
-            # Devices are published before the end message on the same partition, so a gap means
-            # some were dead-lettered: count them as errors rather than hide them.
-            run.counts["errors"] += abs(msg.devices_observed - run.counts["seen"])
-    else:
-        run.status = "failed"
-        run.error = msg.error
-    fx.runs[run.sync_run_id] = run
-    fx.publish(topic, run.summary(_event_id(msg, "summary"), msg.occurred_at))
-
-
-def _record(outcome: Outcome, source: Event, ledger: Ledger, fx: Effects, topic: str) -> None:
-    """Fold a decided outcome into the ledger and the effects (state rows + outgoing events)."""
-    at = source.occurred_at
-    if isinstance(outcome, Created | Updated):
-        apply(ledger, outcome)
-        device = outcome.device
-        fx.upserts[device.device_id] = device
-        fx.deletes.discard(device.device_id)
-        kind: Any = "created"
-        previous = None
-        if isinstance(outcome, Updated):
-            kind = "source_changed" if outcome.source_changed else "updated"
-            previous = outcome.previous_source if outcome.source_changed else None
-        fx.publish(
-            topic,
-            LedgerDeviceChanged(
-                event_id=_event_id(source, device.device_id, device.version),
-                occurred_at=at,
-                tenant_id=source.tenant_id,
-                change=kind,
-                device_id=device.device_id,
-                version=device.version,
-                changes=outcome.changes,
-                provenance=outcome.provenance,
-                device=device,
-                previous_source=previous,
-            ),
-        )
-    elif isinstance(outcome, Deleted):
-        apply(ledger, outcome)
-        before = outcome.before
-        fx.upserts.pop(before.device_id, None)
-        fx.deletes.add(before.device_id)
-        fx.publish(
-            topic,
-            LedgerDeviceChanged(
-                event_id=_event_id(source, before.device_id, before.version + 1),
-                occurred_at=at,
-                tenant_id=source.tenant_id,
-                change="deleted",
-                device_id=before.device_id,
-                version=before.version + 1,
-                provenance=outcome.provenance,
-                previous_source=before.source,
-            ),
-        )
-    elif isinstance(outcome, Rejected):
-        fx.publish(
-            topic,
-            CommandRejected(
-                event_id=_event_id(source, "rejected"),
-                occurred_at=at,
-                tenant_id=source.tenant_id,
-                command_id=outcome.command_id,
-                device_id=outcome.device_id,
-                code=outcome.code,
-                message=outcome.message,
-            ),
-        )
+def _observation_order(rec: Record) -> tuple[int, str]:
+    msg = rec.message
+    return (msg.sync_run_id.int, msg.device.mdm_device_id)  # type: ignore[attr-defined]

@@ -1,4 +1,8 @@
-"""SQL of the reconciler's state (schema `reconciler`). Batches use COPY and set-based upserts."""
+"""SQL of the reconciler's state (schema `reconciler`): loading what a batch may read.
+
+Loads are set-based (one statement per kind of row, `unnest` + LATERAL lookups); writes are in
+persist.py. `PgStore` is the `Store` of pipeline.py over one connection inside one transaction.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,15 @@ import zlib
 from collections.abc import Iterable
 
 import asyncpg
+import structlog
 
-from ledger_contracts import LedgerDevice, MasterLinkSettings
+from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice
 
-from .batch import Effects, Needs, RunState
-from .core import Ledger, match_key, normalise
+from .batch import Effects, Needs, RunState, State, add_wanted
+from .core import ConflictRecord, Ledger, RunEnd
+from .persist import write_effects
 
-_DEVICE_COLUMNS = (
-    "tenant_id",
-    "device_id",
-    "version",
-    "binding_integration_id",
-    "binding_mdm_device_id",
-    "serial_key",
-    "asset_key",
-    "doc",
-)
+log = structlog.get_logger(__name__)
 
 
 async def lock_tenants(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> None:
@@ -35,25 +32,42 @@ async def lock_tenants(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> N
         )
 
 
-async def load_runs(conn: asyncpg.Connection, run_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, RunState]:
-    rows = await conn.fetch(
-        "SELECT * FROM reconciler.sync_runs WHERE sync_run_id = ANY($1::uuid[])", list(set(run_ids))
+def _run(r: asyncpg.Record) -> RunState:
+    return RunState(
+        sync_run_id=r["sync_run_id"],
+        tenant_id=r["tenant_id"],
+        master_link=MasterLinkSettings.model_validate_json(r["master_link"]),
+        dry_run=r["dry_run"],
+        status=r["status"],
+        counts=json.loads(r["counts"]),
+        started_at=r["started_at"],
+        reported_total=r["reported_total"],
+        finished_at=r["finished_at"],
+        error=r["error"],
     )
-    return {
-        r["sync_run_id"]: RunState(
-            sync_run_id=r["sync_run_id"],
-            tenant_id=r["tenant_id"],
-            master_link=MasterLinkSettings.model_validate_json(r["master_link"]),
-            dry_run=r["dry_run"],
-            status=r["status"],
-            counts=json.loads(r["counts"]),
-            started_at=r["started_at"],
-            reported_total=r["reported_total"],
-            finished_at=r["finished_at"],
-            error=r["error"],
-        )
-        for r in rows
-    }
+
+
+def conflict_record(r: asyncpg.Record) -> ConflictRecord | None:
+    if r["master_link"] is None:  # recorded before 0002 by a run whose row is gone: cannot be applied
+        log.warning("conflict.without_settings", conflict_id=str(r["conflict_id"]))
+        return None
+    return ConflictRecord(
+        conflict_id=r["conflict_id"],
+        tenant_id=r["tenant_id"],
+        link=MasterLinkSettings.model_validate_json(r["master_link"]),
+        sync_run_id=r["sync_run_id"],
+        rule=r["rule"],
+        candidates=tuple(r["candidates"]),
+        observed=ObservedDevice.model_validate_json(r["observed"]),
+        message=r["message"],
+        first_seen_at=r["first_seen_at"],
+        last_seen_at=r["last_seen_at"],
+        status=r["status"],
+        resolution=r["resolution"],
+        resolved_device_id=r["resolved_device_id"],
+        resolved_by=r["resolved_by"],
+        resolved_at=r["resolved_at"],
+    )
 
 
 _LOAD_BOUND = """
@@ -74,26 +88,140 @@ SELECT d.device_id, d.doc FROM unnest($2::text[]) AS p(prefix),
   LATERAL (SELECT device_id, doc FROM reconciler.devices
            WHERE tenant_id = $1 AND asset_key >= p.prefix AND asset_key < p.prefix || chr(1114111)) d
 """
+_LOAD_OPEN_CONFLICTS = """
+SELECT c.* FROM unnest($2::text[], $3::text[]) AS k(i, m),
+  LATERAL (SELECT * FROM reconciler.conflicts
+           WHERE tenant_id = $1 AND integration_id = k.i AND mdm_device_id = k.m AND status = 'open') c
+"""
+_LOAD_IGNORED = """
+SELECT g.integration_id, g.mdm_device_id FROM unnest($2::text[], $3::text[]) AS k(i, m)
+  JOIN reconciler.ignored g ON g.tenant_id = $1 AND g.integration_id = k.i AND g.mdm_device_id = k.m
+"""
+# R-M10: bound devices of the integration the run did not report. EXCEPT is always hashed or
+# sorted: run_seen grows from empty within seconds, and with stale statistics an anti-join could
+# be planned as a nested loop over 100,000 x 100,000 rows.
+_UNSEEN = """
+SELECT d.device_id, d.doc FROM (
+    SELECT binding_mdm_device_id FROM reconciler.devices WHERE tenant_id = $1 AND binding_integration_id = $2
+    EXCEPT
+    SELECT unnest(mdm_device_ids) FROM reconciler.run_seen WHERE sync_run_id = $3
+  ) AS gone(m),
+  LATERAL (SELECT device_id, doc FROM reconciler.devices
+           WHERE tenant_id = $1 AND binding_integration_id = $2 AND binding_mdm_device_id = gone.m
+           LIMIT 1) d  -- one row per binding (unique); LIMIT keeps it an index lookup per gone id
+"""
+_LAST_SEEN = """
+SELECT m AS mdm_device_id, max(s.seen_at) AS seen_at
+FROM reconciler.run_seen s JOIN reconciler.sync_runs r ON r.sync_run_id = s.sync_run_id,
+     unnest(s.mdm_device_ids) AS m
+WHERE r.tenant_id = $1 AND r.integration_id = $2 AND NOT r.dry_run AND m = ANY($3::text[])
+GROUP BY m
+"""
+_RUN_SEEN = """
+SELECT coalesce(sum(cardinality(mdm_device_ids)), 0)::int FROM reconciler.run_seen WHERE sync_run_id = $1
+"""
+_REENROLL = """
+SELECT p.mdm_device_id, p.candidate
+FROM reconciler.run_seen, unnest(reenroll_ids, reenroll_candidates) AS p(mdm_device_id, candidate)
+WHERE sync_run_id = $1
+"""
 
 
-def _add(ledger: Ledger, rows: list[asyncpg.Record]) -> None:
-    for r in rows:
-        if r["device_id"] not in ledger.devices:
-            ledger.put(LedgerDevice.model_validate_json(r["doc"]))
+class PgStore:
+    """The `Store` over one connection, inside the caller's transaction."""
 
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
 
-async def load_ledgers(conn: asyncpg.Connection, needs: dict[str, Needs]) -> dict[str, Ledger]:
-    """Load what the core may read, in up to three steps; a no-change re-sync needs only the first."""
-    ledgers: dict[str, Ledger] = {}
-    for tenant, n in needs.items():
-        ledger = Ledger(tenant)
-        bindings = list(n.observed)
-        _add(
-            ledger,
-            await conn.fetch(
-                _LOAD_BOUND, tenant, list(n.device_ids), [b[0] for b in bindings], [b[1] for b in bindings]
-            ),
+    async def load_runs(self, run_ids: set[uuid.UUID]) -> dict[uuid.UUID, RunState]:
+        if not run_ids:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT * FROM reconciler.sync_runs WHERE sync_run_id = ANY($1::uuid[])", list(run_ids)
         )
+        return {r["sync_run_id"]: _run(r) for r in rows}
+
+    async def load_conflicts(self, conflict_ids: set[uuid.UUID]) -> dict[uuid.UUID, ConflictRecord]:
+        if not conflict_ids:
+            return {}
+        rows = await self.conn.fetch(
+            "SELECT * FROM reconciler.conflicts WHERE conflict_id = ANY($1::uuid[])", list(conflict_ids)
+        )
+        return {c.conflict_id: c for r in rows if (c := conflict_record(r)) is not None}
+
+    async def running_runs(self, tenant_id: str, integration_id: str) -> list[RunState]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM reconciler.sync_runs WHERE tenant_id = $1 AND integration_id = $2 "
+            "AND status = 'running'",
+            tenant_id,
+            integration_id,
+        )
+        return [_run(r) for r in rows]
+
+    async def open_conflicts(self, tenant_id: str, integration_id: str) -> list[ConflictRecord]:
+        rows = await self.conn.fetch(
+            "SELECT * FROM reconciler.conflicts WHERE tenant_id = $1 AND integration_id = $2 "
+            "AND status = 'open'",
+            tenant_id,
+            integration_id,
+        )
+        return [c for r in rows if (c := conflict_record(r)) is not None]
+
+    async def bound_devices(self, tenant_id: str, integration_id: str, limit: int) -> list[LedgerDevice]:
+        rows = await self.conn.fetch(
+            "SELECT doc FROM reconciler.devices WHERE tenant_id = $1 AND binding_integration_id = $2 "
+            "LIMIT $3",
+            tenant_id,
+            integration_id,
+            limit,
+        )
+        return [LedgerDevice.model_validate_json(r["doc"]) for r in rows]
+
+    async def write(self, fx: Effects) -> None:
+        await write_effects(self.conn, fx)
+
+    async def load_state(self, needs: dict[str, Needs]) -> State:
+        """Load what the core may read, step by step; a no-change re-sync needs only the first."""
+        state = State()
+        for tenant, n in needs.items():
+            ledger = Ledger(tenant)
+            bindings = list(n.observed)
+            _add(
+                ledger,
+                await self.conn.fetch(
+                    _LOAD_BOUND,
+                    tenant,
+                    list(n.device_ids),
+                    [b[0] for b in bindings],
+                    [b[1] for b in bindings],
+                ),
+            )
+            unbound = [b for b in bindings if ledger.bound_to(*b) is None]
+            for run_id, integration in n.ends.items():
+                end = await self._run_end(ledger, tenant, integration, run_id)
+                state.ends[run_id] = end
+                unbound += [(integration, new_id) for new_id, _ in end.reenroll]
+            await self._load_unbound(ledger, tenant, n, unbound)
+            for conflict in n.conflicts.values():
+                ledger.put_conflict(conflict)
+            state.ledgers[tenant] = ledger
+        return state
+
+    async def _load_unbound(
+        self, ledger: Ledger, tenant: str, n: Needs, unbound: list[tuple[str, str]]
+    ) -> None:
+        """Open conflicts, ignores, keys and R-J3 chains: only for devices not found by binding."""
+        if unbound:
+            keys = ([i for i, _ in unbound], [m for _, m in unbound])
+            for r in await self.conn.fetch(_LOAD_OPEN_CONFLICTS, tenant, *keys):
+                if (c := conflict_record(r)) is not None:
+                    ledger.put_conflict(c)
+                    if c.key not in n.observed:  # a re-enrollment applies its snapshot: R-J3 needs
+                        add_wanted(n, c.link, c.observed)  # the asset number's owners, like a sync
+            ledger.ignored.update(
+                (r["integration_id"], r["mdm_device_id"])
+                for r in await self.conn.fetch(_LOAD_IGNORED, tenant, *keys)
+            )
         serials: set[str] = set()
         assets: set[str] = set(n.asset_keys)
         chains: set[str] = set()
@@ -105,111 +233,42 @@ async def load_ledgers(conn: asyncpg.Connection, needs: dict[str, Needs]) -> dic
                 assets.update((want.asset_key, "SYS" + want.asset_key))
                 chains.add(want.asset_key)
         if serials or assets:
-            _add(ledger, await conn.fetch(_LOAD_KEYS, tenant, list(serials), list(assets)))
+            _add(ledger, await self.conn.fetch(_LOAD_KEYS, tenant, list(serials), list(assets)))
         # The chain SYS<n>-2, -3, … matters only where SYS<n> itself is taken (rare).
         prefixes = [f"SYS{a}-" for a in chains if ledger.asset_number_owner("SYS" + a) is not None]
         if prefixes:
-            _add(ledger, await conn.fetch(_LOAD_PREFIXED, tenant, prefixes))
-        ledgers[tenant] = ledger
-    return ledgers
+            _add(ledger, await self.conn.fetch(_LOAD_PREFIXED, tenant, prefixes))
+
+    async def _run_end(self, ledger: Ledger, tenant: str, integration: str, run_id: uuid.UUID) -> RunEnd:
+        unseen = await self.conn.fetch(_UNSEEN, tenant, integration, run_id)
+        _add(ledger, unseen)
+        last: dict = {}
+        if unseen:
+            mdm_ids = [b.mdm_device_id for r in unseen if (b := ledger.devices[r["device_id"]].binding)]
+            last = {
+                r["mdm_device_id"]: r["seen_at"]
+                for r in await self.conn.fetch(_LAST_SEEN, tenant, integration, mdm_ids)
+            }
+        # Only a device the run did not report can be re-enrolled: the other pairs (a duplicate
+        # MDM record next to its still reported original) need not be loaded at all.
+        gone = {r["device_id"] for r in unseen}
+        pairs = tuple(
+            (r["mdm_device_id"], r["candidate"])
+            for r in await self.conn.fetch(_REENROLL, run_id)
+            if r["candidate"] in gone
+        )
+        return RunEnd(
+            unseen=tuple(r["device_id"] for r in unseen),
+            last_seen=last,
+            reenroll=pairs,
+            seen_records=await self.conn.fetchval(_RUN_SEEN, run_id),
+        )
 
 
-def _device_row(d: LedgerDevice) -> tuple:
-    b = d.binding
-    return (
-        d.tenant_id,
-        d.device_id,
-        d.version,
-        b.integration_id if b else None,
-        b.mdm_device_id if b else None,
-        match_key(d.serial_number),
-        normalise(d.asset_number),
-        d.model_dump_json(),
-    )
-
-
-async def write_effects(conn: asyncpg.Connection, fx: Effects) -> None:
-    if fx.deletes:
-        await conn.execute(
-            "DELETE FROM reconciler.devices WHERE device_id = ANY($1::uuid[])", list(fx.deletes)
-        )
-    if fx.upserts:
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS device_batch (LIKE reconciler.devices) ON COMMIT DELETE ROWS"
-        )
-        await conn.copy_records_to_table(
-            "device_batch", records=[_device_row(d) for d in fx.upserts.values()], columns=_DEVICE_COLUMNS
-        )
-        # Rows whose keys change are removed first so that a key moving between two devices of one
-        # batch never trips the unique indexes half-way through the upsert.
-        await conn.execute(
-            "DELETE FROM reconciler.devices d USING device_batch b WHERE d.device_id = b.device_id "
-            "AND (d.asset_key IS DISTINCT FROM b.asset_key "
-            "OR d.binding_mdm_device_id IS DISTINCT FROM b.binding_mdm_device_id)"
-        )
-        await conn.execute(
-            "INSERT INTO reconciler.devices SELECT * FROM device_batch ON CONFLICT (device_id) DO UPDATE SET "
-            + ", ".join(f"{c} = excluded.{c}" for c in _DEVICE_COLUMNS[2:])
-        )
-    if fx.runs:
-        await conn.executemany(
-            """INSERT INTO reconciler.sync_runs (sync_run_id, tenant_id, master_link, dry_run, status, counts,
-                   reported_total, started_at, finished_at, error)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-               ON CONFLICT (sync_run_id) DO UPDATE SET status = excluded.status, counts = excluded.counts,
-                   reported_total = excluded.reported_total, finished_at = excluded.finished_at,
-                   error = excluded.error""",
-            [
-                (
-                    r.sync_run_id,
-                    r.tenant_id,
-                    r.master_link.model_dump_json(),
-                    r.dry_run,
-                    r.status,
-                    json.dumps(r.counts),
-                    r.reported_total,
-                    r.started_at,
-                    r.finished_at,
-                    r.error,
-                )
-                for r in fx.runs.values()
-            ],
-        )
-    if fx.conflicts:
-        await conn.executemany(
-            """INSERT INTO reconciler.conflicts (conflict_id, tenant_id, integration_id, mdm_device_id,
-                   sync_run_id, rule, candidates, observed, message, first_seen_at, last_seen_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-               ON CONFLICT (tenant_id, integration_id, mdm_device_id) DO UPDATE SET
-                   sync_run_id = excluded.sync_run_id, rule = excluded.rule, candidates = excluded.candidates,
-                   observed = excluded.observed, message = excluded.message,
-                   last_seen_at = excluded.last_seen_at""",
-            [
-                (
-                    uuid.uuid5(
-                        uuid.NAMESPACE_URL,
-                        f"{c.tenant_id}/{c.conflict.integration_id}/{c.conflict.observed.mdm_device_id}",
-                    ),
-                    c.tenant_id,
-                    c.conflict.integration_id,
-                    c.conflict.observed.mdm_device_id,
-                    c.sync_run_id,
-                    c.conflict.rule,
-                    list(c.conflict.candidates),
-                    c.conflict.observed.model_dump_json(),
-                    c.conflict.message,
-                    c.at,
-                )
-                for c in fx.conflicts
-            ],
-        )
-    if fx.outbox:
-        await conn.copy_records_to_table(
-            "outbox",
-            schema_name="reconciler",
-            records=[(t, k, v, json.dumps([[h, hv.decode()] for h, hv in hs])) for t, k, v, hs in fx.outbox],
-            columns=("topic", "key", "value", "headers"),
-        )
+def _add(ledger: Ledger, rows: list[asyncpg.Record]) -> None:
+    for r in rows:
+        if r["device_id"] not in ledger.devices:
+            ledger.put(LedgerDevice.model_validate_json(r["doc"]))
 
 
 async def next_offsets(conn: asyncpg.Connection, group: str, topic: str) -> dict[int, int]:

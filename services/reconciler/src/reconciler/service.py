@@ -23,8 +23,9 @@ from aiokafka.structs import ConsumerRecord
 from ledger_contracts import codec, topics
 
 from . import repository as repo
-from .batch import Effects, Record, fold, needs
+from .batch import Effects, Record
 from .migrate import apply_migrations
+from .pipeline import process
 from .settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -121,32 +122,31 @@ class Reconciler:
             }
             fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
             fresh_poison = [p for p in poison if p[2] >= stored.get((p[0], p[1]), 0)]
-            run_ids = {getattr(r.message, "sync_run_id", None) for r in fresh} - {None}
-            runs = await repo.load_runs(conn, run_ids)  # type: ignore[arg-type]
-            ledgers = await repo.load_ledgers(conn, needs(fresh, runs))
-            t_load = time.perf_counter()
-            fx = fold(fresh, ledgers, runs, self.settings.topic_prefix, Effects())
-            t_fold = time.perf_counter()
+            t_locked = time.perf_counter()
+            store = repo.PgStore(conn)  # load -> fold (pure) -> write, per segment (pipeline.py)
+            written = await process(store, fresh, self.settings.topic_prefix)
+            t_processed = time.perf_counter()
+            dead = Effects()
             for topic, partition, offset, key, value, error in fresh_poison:
                 log.warning("record.poison", topic=topic, partition=partition, offset=offset, error=error)
                 headers = codec.dead_letter_headers(error, topic, partition, offset, "reconciler")
-                fx.outbox.append((topics.dlq(topic), key or b"", value or b"", headers))
-            await repo.write_effects(conn, fx)
+                dead.outbox.append((topics.dlq(topic), key or b"", value or b"", headers))
+            await store.write(dead)
             await repo.store_offsets(conn, self.settings.group_id, last)
         t_write = time.perf_counter()
         self.processed += len(fresh)
-        await self._keep_statistics_fresh(len(fx.upserts) + len(fx.deletes))
+        await self._keep_statistics_fresh(written.devices)
         await self.flush_outbox()
         assert self._consumer is not None
         await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in last.items()})
         log.info(
             "batch.handled",
             records=len(fresh),
-            events=len(fx.outbox),
+            events=written.events + len(fresh_poison),
             ms_decode=round((t_decode - t0) * 1000),
-            ms_load=round((t_load - t_decode) * 1000),
-            ms_fold=round((t_fold - t_load) * 1000),
-            ms_write=round((t_write - t_fold) * 1000),
+            ms_lock=round((t_locked - t_decode) * 1000),
+            ms_process=round((t_processed - t_locked) * 1000),
+            ms_commit=round((t_write - t_processed) * 1000),
             ms_publish=round((time.perf_counter() - t_write) * 1000),
         )
 

@@ -1,8 +1,9 @@
-"""The composition root: `build_app(settings, *, pool=None, producer=None)` (STYLE §2).
+"""The composition root: `build_app(settings, *, pool=None, producer=None, clock=None)` (STYLE §2).
 
 Nothing happens at import time. The lifespan opens the pool (unless given one), applies the
-migrations, seeds the bootstrap file, starts the producer (unless given one) and the projection
-consumer; it closes only what it opened.
+migrations, re-encrypts credentials sealed under an older key, seeds the bootstrap file, starts
+the producer (unless given one), the projection consumer and the daily-sync scheduler; it closes
+only what it opened.
 """
 
 from __future__ import annotations
@@ -16,11 +17,28 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from ledger_contracts import Event, topics
+
 from .. import bootstrap, db
 from ..consumer import ProjectionConsumer
+from ..crypto import KeyRing
 from ..observability import Metrics, RequestContextMiddleware
+from ..repositories import integrations as integrations_repo
+from ..scheduler import Clock, Scheduler, utc_clock
 from ..settings import Settings
-from . import devices, ops, sync
+from ..sync_requests import SyncRequests
+from . import (
+    commands,
+    conflicts,
+    csv_io,
+    custom_fields,
+    devices,
+    integrations,
+    master_links,
+    ops,
+    plans,
+    sync,
+)
 from .deps import AppState, ProjectionSignal
 from .responses import LedgerJSONResponse, install_error_handlers
 
@@ -32,8 +50,19 @@ def build_app(
     *,
     pool: asyncpg.Pool | None = None,
     producer: AIOKafkaProducer | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    state = AppState(settings=settings, metrics=Metrics(), signal=ProjectionSignal())
+    state = AppState(
+        settings=settings, metrics=Metrics(), signal=ProjectionSignal(), clock=clock or utc_clock
+    )
+    if settings.secrets_key is not None:
+        state.keys = KeyRing.parse(settings.secrets_key.get_secret_value())  # a bad key fails here
+    requests_topic = topics.named(topics.SYNC_REQUESTS, settings.topic_prefix)
+
+    async def publish_sync_request(event: Event) -> None:
+        await commands.publish(state.producer, requests_topic, event)
+
+    state.sync_requests = SyncRequests(publish=publish_sync_request, keys=state.keys, metrics=state.metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,11 +77,16 @@ def build_app(
             else:
                 state.pool = pool
             await db.apply_migrations(state.pool)
+            if state.keys is not None:
+                await _reseal_credentials(state.pool, state.keys)
             if settings.bootstrap_file is not None:
-                await bootstrap.seed_file(state.pool, settings.bootstrap_file)
+                await bootstrap.seed_file(state.pool, settings.bootstrap_file, keys=state.keys)
             if producer is None:
                 state.producer = AIOKafkaProducer(
-                    bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=2
+                    bootstrap_servers=settings.kafka_bootstrap_servers,
+                    acks="all",
+                    linger_ms=2,
+                    max_request_size=settings.max_message_bytes,  # a CSV import is one command (R-C2)
                 )
                 await state.producer.start()
                 stack.push_async_callback(state.producer.stop)
@@ -74,7 +108,12 @@ def build_app(
                 task.add_done_callback(_log_consumer_end)
                 state.consumer_task = task
                 stack.push_async_callback(_stop, task)
-            log.info("ledger_api.started", topic_prefix=settings.topic_prefix)
+            if settings.scheduler_enabled:
+                state.scheduler = _scheduler(state)
+                state.scheduler_task = asyncio.create_task(state.scheduler.run(), name="ledger-scheduler")
+                state.scheduler_task.add_done_callback(_log_scheduler_end)
+                stack.push_async_callback(_stop, state.scheduler_task)
+            log.info("ledger_api.started", topic_prefix=settings.topic_prefix, secrets_key_id=_key_id(state))
             yield
         log.info("ledger_api.stopped")
 
@@ -89,7 +128,13 @@ def build_app(
     app.state.ledger = state
     install_error_handlers(app)
     app.include_router(ops.router)
+    app.include_router(csv_io.router)  # before devices: /v1/devices/export.csv is not a device id
     app.include_router(devices.router)
+    app.include_router(custom_fields.router)
+    app.include_router(conflicts.router)
+    app.include_router(plans.router)
+    app.include_router(integrations.router)
+    app.include_router(master_links.router)
     app.include_router(sync.router)
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
     return app
@@ -98,6 +143,41 @@ def build_app(
 def _log_consumer_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("projection.crashed", error=repr(task.exception()))
+
+
+def _log_scheduler_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("scheduler.crashed", error=repr(task.exception()))
+
+
+def _scheduler(state: AppState) -> Scheduler:
+    assert state.pool is not None and state.sync_requests is not None
+    metrics = state.metrics
+
+    def ticked(triggered: int) -> None:
+        metrics.scheduler_ticks.inc()
+        metrics.scheduler_last_tick.set(state.clock().timestamp())
+
+    return Scheduler(
+        state.pool,
+        state.sync_requests,
+        clock=state.clock,
+        interval_seconds=state.settings.scheduler_interval_seconds,
+        on_tick=ticked,
+    )
+
+
+async def _reseal_credentials(pool: asyncpg.Pool, keys: KeyRing) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        done, unreadable = await integrations_repo.reseal(conn, keys.key_id, keys.rotate)
+    if done:
+        log.info("secrets.resealed", integrations=done, key_id=keys.key_id)
+    if unreadable:
+        log.error("secrets.unreadable", integrations=unreadable, key_ids=list(keys.key_ids))
+
+
+def _key_id(state: AppState) -> str | None:
+    return state.keys.key_id if state.keys is not None else None
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

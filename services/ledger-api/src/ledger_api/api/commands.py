@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ledger_contracts import Event, UpdateDevice, codec
+from ledger_contracts import Event, ImportDevices, UpdateDevice, codec
 
-from ..errors import Unavailable
+from ..errors import ApiError, Unavailable
 from ..repositories import devices
 from .deps import ProjectionSignal
 
@@ -32,6 +33,11 @@ def encode(event: Event) -> tuple[bytes, bytes]:
     if isinstance(event, UpdateDevice):
         doc = json.loads(value)
         doc["fields"] = event.fields.model_dump(mode="json", exclude_unset=True)
+        value = json.dumps(doc, separators=(",", ":")).encode()
+    elif isinstance(event, ImportDevices):  # each row carries the file's columns only (R-C2)
+        doc = json.loads(value)
+        for row, out in zip(event.rows, doc["rows"], strict=True):
+            out["fields"] = row.fields.model_dump(mode="json", exclude_unset=True)
         value = json.dumps(doc, separators=(",", ":")).encode()
     return key, value
 
@@ -55,7 +61,8 @@ async def wait_for_outcome(
     timeout: float,
     signal: ProjectionSignal,
 ) -> dict[str, Any] | None:
-    """The change the command caused, once projected; None after `timeout`.
+    """The change the command caused, or `{"rejected": …}` when the reconciler refused it, once
+    projected; None after `timeout`.
 
     Woken by this process's projection; the short poll also sees a change projected by another
     instance of the API (partitions are shared among the consumer group).
@@ -63,8 +70,62 @@ async def wait_for_outcome(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        outcome = await devices.command_outcome(conn, tenant_id, command_id)
+        outcome = await devices.command_outcome(conn, tenant_id, command_id) or await rejection(
+            conn, tenant_id, command_id
+        )
         remaining = deadline - loop.time()
         if outcome is not None or remaining <= 0:
             return outcome
         await signal.wait(min(remaining, 0.25))
+
+
+async def wait_for(
+    outcome: Callable[[], Awaitable[dict[str, Any] | None]], *, timeout: float, signal: ProjectionSignal
+) -> dict[str, Any] | None:
+    """`outcome()` once it is not None (woken by each projected batch, polled for other replicas'),
+    None after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = await outcome()
+        remaining = deadline - loop.time()
+        if found is not None or remaining <= 0:
+            return found
+        await signal.wait(min(remaining, 0.25))
+
+
+async def rejection(conn: asyncpg.Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
+    """`{"rejected": {code, message, device_id}}` when the reconciler refused the command."""
+    row = await conn.fetchrow(
+        "SELECT code, message, device_id FROM ledger.command_rejections "
+        "WHERE command_id = $1 AND tenant_id = $2",
+        command_id,
+        tenant_id,
+    )
+    return {"rejected": dict(row)} if row else None
+
+
+# What a refusal means over HTTP: the reconciler's code is kept as the error code.
+_REJECTION_STATUS = {
+    "not_found": 404,
+    "conflict_not_found": 404,
+    "not_a_candidate": 422,
+    "import_invalid": 422,
+}
+
+
+class CommandRejectedError(ApiError):
+    status = 409
+
+
+def raise_if_rejected(outcome: dict[str, Any] | None, command_id: uuid.UUID) -> None:
+    if outcome is None or "rejected" not in outcome:
+        return
+    r = outcome["rejected"]
+    error = CommandRejectedError(
+        r["message"],
+        {"command_id": str(command_id), "device_id": str(r["device_id"]) if r["device_id"] else None},
+        code=r["code"],
+    )
+    error.status = _REJECTION_STATUS.get(r["code"], 409)
+    raise error

@@ -14,10 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..bootstrap import token_hash
 from ..consumer import ProjectionConsumer
+from ..crypto import KeyRing
 from ..errors import InvalidParameter, Unauthorized
 from ..observability import Metrics
 from ..repositories import tenants
+from ..scheduler import Clock, Scheduler, utc_clock
 from ..settings import Settings
+from ..sync_requests import SyncRequests
 
 
 class ProjectionSignal:
@@ -46,6 +49,11 @@ class AppState:
     producer: AIOKafkaProducer | None = None
     consumer: ProjectionConsumer | None = None
     consumer_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    keys: KeyRing | None = None  # integration secrets (crypto.py); None without LEDGER_API_SECRETS_KEY
+    clock: Clock = utc_clock
+    sync_requests: SyncRequests | None = None
+    scheduler: Scheduler | None = None
+    scheduler_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 def get_state(request: Request) -> AppState:

@@ -22,7 +22,7 @@ from ledger_contracts import (
 from .. import listing
 from ..errors import Conflict, InvalidParameter, NotFound, Unprocessable
 from ..repositories import devices
-from . import commands
+from . import commands, custom_fields
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
 from .schemas import CommandAccepted, Device, DevicePage, ErrorBody, HistoryPage
@@ -126,9 +126,11 @@ def _accepted(command_id: uuid.UUID, device_id: uuid.UUID) -> Response:
 async def _send_and_wait(state: State, conn: Conn, tenant: str, command: Any) -> dict[str, Any] | None:
     topic = topics.named(topics.COMMANDS, state.settings.topic_prefix)
     await commands.publish(state.producer, topic, command)
-    return await commands.wait_for_outcome(
+    outcome = await commands.wait_for_outcome(
         conn, tenant, command.event_id, timeout=state.settings.command_wait_seconds, signal=state.signal
     )
+    commands.raise_if_rejected(outcome, command.event_id)  # e.g. a taken asset number: 409
+    return outcome
 
 
 _EDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -145,6 +147,7 @@ async def create_device(
     conn: Conn,
     state: State,
 ) -> Response:
+    body = await custom_fields.checked_create(conn, tenant, body)  # R-C4, R-M8
     command = CreateDevice(tenant_id=tenant, device_id=uuid.uuid4(), fields=body)
     outcome = await _send_and_wait(state, conn, tenant, command)
     device = await devices.get(conn, tenant, command.device_id) if outcome else None
@@ -168,6 +171,7 @@ async def update_device(
     exists, _bound = await devices.binding_of(conn, tenant, device_id)
     if not exists:
         raise NotFound(f"device {device_id} not found")
+    body = await custom_fields.checked_update(conn, tenant, device_id, body)  # R-C4, R-M8
     # `body.model_fields_set` is exactly the keys of the request: what the reconciler changes.
     command = UpdateDevice(tenant_id=tenant, device_id=device_id, fields=body)
     outcome = await _send_and_wait(state, conn, tenant, command)

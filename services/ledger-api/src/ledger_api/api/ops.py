@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from .deps import State
 from .responses import LedgerJSONResponse
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["operations"])
 
@@ -41,6 +45,17 @@ async def readyz(state: State) -> Response:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(state: State) -> Response:
+    """Prometheus text: requests, projection (records, lag per partition), sync runs, scheduler."""
+    try:
+        assert state.pool is not None
+        rows = await asyncio.wait_for(
+            state.pool.fetch("SELECT status, count(*) AS n FROM ledger.sync_runs GROUP BY status"), 2.0
+        )
+        counts = {r["status"]: r["n"] for r in rows}
+        for status in ("requested", "running", "completed", "failed"):
+            state.metrics.sync_runs.labels(status).set(counts.get(status, 0))
+    except Exception as exc:  # the scrape still answers with what this process knows
+        log.warning("metrics.sync_runs_unavailable", error=type(exc).__name__)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

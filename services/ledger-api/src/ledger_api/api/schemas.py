@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ledger_contracts import Binding, MatchingKey, MdmOnlyFields, Source
+from ledger_contracts import Binding, MdmOnlyFields, Source
 
 
 class ErrorDetail(BaseModel):
@@ -118,38 +118,3 @@ class SyncRunPage(BaseModel):
 class SyncNow(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dry_run: bool = False
-
-
-class LastSyncRun(BaseModel):
-    sync_run_id: uuid.UUID
-    status: str
-    finished_at: datetime | None
-
-
-class MasterLink(BaseModel):
-    master_link_id: str
-    integration_id: str
-    integration_display_name: str
-    mdm_kind: Literal["intune", "jamf_pro"]
-    matching_key: MatchingKey
-    asset_number_source: Literal["uuid", "device_name"]
-    created_at: datetime
-    last_sync_run: LastSyncRun | None
-
-
-class MasterLinkList(BaseModel):
-    items: list[MasterLink]
-
-
-class Integration(BaseModel):
-    integration_id: str
-    kind: Literal["intune", "jamf_pro"]
-    display_name: str
-    category: Literal["it_devices"]
-    state: Literal["connected", "master_linked"]
-    master_link_ids: list[str]
-    created_at: datetime
-
-
-class IntegrationList(BaseModel):
-    items: list[Integration]

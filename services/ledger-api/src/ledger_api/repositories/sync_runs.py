@@ -88,6 +88,7 @@ async def list_page(
     *,
     master_link_id: str | None,
     status: str | None,
+    trigger: str | None = None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> tuple[list[dict[str, Any]], tuple[datetime, uuid.UUID] | None]:
@@ -99,6 +100,7 @@ async def list_page(
           AND ($2::text IS NULL OR master_link_id = $2)
           AND ($3::text IS NULL OR status = $3)
           AND ($4::timestamptz IS NULL OR (created_at, sync_run_id) < ($4, $5::uuid))
+          AND ($7::text IS NULL OR trigger = $7)
         ORDER BY created_at DESC, sync_run_id DESC
         LIMIT $6
         """,
@@ -108,6 +110,7 @@ async def list_page(
         after[0] if after else None,
         after[1] if after else None,
         limit + 1,
+        trigger,
     )
     nxt = None
     if len(rows) > limit:

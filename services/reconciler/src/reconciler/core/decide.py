@@ -25,7 +25,7 @@ from ledger_contracts import (
 
 from .keys import match_key
 from .ledger import Ledger
-from .outcomes import Conflict, Created, Deleted, Outcome, Rejected, Unchanged, Updated
+from .outcomes import Conflict, Created, Deleted, Ignored, Outcome, Rejected, Unchanged, Updated
 from .rules import PRECEDENCE, mdm_values, resolve_field
 
 # --- sync: one observed MDM device ------------------------------------------------------------
@@ -43,13 +43,15 @@ def decide_observation(
     provenance = Provenance(actor="sync", integration_id=link.integration_id, sync_run_id=sync_run_id)
     bound = ledger.bound_to(link.integration_id, observed.mdm_device_id)
     if bound is not None:  # R-M4: the binding wins over any key
-        return _update_from_mdm(ledger, link, bound, observed, now, provenance, bind=False)
+        return update_from_mdm(ledger, link, bound, observed, now, provenance, bind=False)
+    if (link.integration_id, observed.mdm_device_id) in ledger.ignored:  # a person said so (R-M9)
+        return Ignored(observed)
 
     key_value = observed.serial_number if link.matching_key.mdm == "serial_number" else observed.uuid
     key = match_key(key_value)  # R-M5: empty and placeholder keys match nothing
     candidates = ledger.candidates(link.matching_key.ledger, key) if key else []
     if not candidates:  # R-M3
-        return _create_from_mdm(ledger, link, observed, now, provenance, new_device_id)
+        return create_from_mdm(ledger, link, observed, now, provenance, new_device_id)
     if len(candidates) > 1:
         return Conflict(
             "ambiguous_match",
@@ -75,7 +77,7 @@ def decide_observation(
             f"{link.matching_key.mdm} {key_value!r} matches device {candidate.device_id}, which is "
             f"bound to {other.mdm_kind} device {other.mdm_device_id} of integration {other.integration_id}",
         )
-    return _update_from_mdm(ledger, link, candidate, observed, now, provenance, bind=True)  # R-M2
+    return update_from_mdm(ledger, link, candidate, observed, now, provenance, bind=True)  # R-M2
 
 
 def _mdm_block(observed: ObservedDevice) -> MdmOnlyFields:
@@ -101,14 +103,18 @@ def _mdm_changes(before: MdmOnlyFields | None, after: MdmOnlyFields) -> list[Fie
     return changes
 
 
-def _create_from_mdm(
+def create_from_mdm(
     ledger: Ledger,
     link: MasterLinkSettings,
     observed: ObservedDevice,
     now: datetime,
     provenance: Provenance,
     device_id: uuid.UUID,
+    *,
+    seen_at: datetime | None = None,
 ) -> Created:
+    """R-M3: a new ledger device from an MDM device. `seen_at` is when the MDM reported it, when
+    that is not `now` (a conflict resolved later)."""
     values = mdm_values(observed, link.asset_number_source)
     if values["asset_number"]:  # R-J3: never take another device's asset number
         values["asset_number"] = ledger.unique_asset_number(values["asset_number"], device_id)
@@ -124,7 +130,7 @@ def _create_from_mdm(
             mdm_device_id=observed.mdm_device_id,
         ),
         mdm=mdm,
-        last_seen_at=now,
+        last_seen_at=seen_at or now,
         created_at=now,
         updated_at=now,
         **values,
@@ -137,7 +143,7 @@ def _create_from_mdm(
     return Created(device, tuple(changes), provenance)
 
 
-def _update_from_mdm(
+def update_from_mdm(
     ledger: Ledger,
     link: MasterLinkSettings,
     device: LedgerDevice,
@@ -146,7 +152,9 @@ def _update_from_mdm(
     provenance: Provenance,
     *,
     bind: bool,
+    seen_at: datetime | None = None,
 ) -> Updated | Unchanged:
+    """R-M2: precedence field by field; `bind` makes the device bound to this MDM device."""
     values = mdm_values(observed, link.asset_number_source)
     update: dict[str, object] = {}
     changes: list[FieldChange] = []
@@ -169,8 +177,10 @@ def _update_from_mdm(
             mdm_kind=link.mdm_kind,
             mdm_device_id=observed.mdm_device_id,
         )
+        # A resolution or a re-enrollment may move an existing binding: history shows from where.
+        previous = device.binding.mdm_device_id if device.binding is not None else None
         changes.append(
-            FieldChange(field="binding", before=None, after=observed.mdm_device_id, rule="binding")
+            FieldChange(field="binding", before=previous, after=observed.mdm_device_id, rule="binding")
         )
     if device.source != link.mdm_kind:
         update["source"] = link.mdm_kind
@@ -180,7 +190,7 @@ def _update_from_mdm(
         changes.append(FieldChange(field="missing_from_mdm", before=True, after=False, rule="mdm_only"))
     if not changes:
         return Unchanged(device)
-    update |= {"version": device.version + 1, "updated_at": now, "last_seen_at": now}
+    update |= {"version": device.version + 1, "updated_at": now, "last_seen_at": seen_at or now}
     return Updated(device, device.model_copy(update=update), tuple(changes), provenance)
 
 

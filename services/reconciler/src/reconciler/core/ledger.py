@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from ledger_contracts import LedgerDevice, LedgerMatchKey
 
 from .keys import match_key, normalise
-
-BindingKey = tuple[str, str]  # (integration_id, mdm_device_id)
+from .outcomes import BindingKey, ConflictRecord
 
 
 def binding_key(device: LedgerDevice) -> BindingKey | None:
@@ -31,6 +30,10 @@ class Ledger:
     by_binding: dict[BindingKey, uuid.UUID] = field(default_factory=dict)
     by_serial: dict[str, set[uuid.UUID]] = field(default_factory=lambda: defaultdict(set))
     by_asset: dict[str, set[uuid.UUID]] = field(default_factory=lambda: defaultdict(set))
+    # R-M9: open conflicts by MDM device, and any conflict a command names by id.
+    conflicts: dict[BindingKey, ConflictRecord] = field(default_factory=dict)
+    conflicts_by_id: dict[uuid.UUID, ConflictRecord] = field(default_factory=dict)
+    ignored: set[BindingKey] = field(default_factory=set)  # MDM devices a person chose to leave out
 
     @classmethod
     def of(cls, tenant_id: str, devices: Iterable[LedgerDevice]) -> Ledger:
@@ -59,6 +62,27 @@ class Ledger:
             self.by_serial[sk].discard(device_id)
         if (ak := normalise(old.asset_number)) is not None:
             self.by_asset[ak].discard(device_id)
+
+    def put_conflict(self, conflict: ConflictRecord) -> None:
+        self.conflicts_by_id[conflict.conflict_id] = conflict
+        current = self.conflicts.get(conflict.key)
+        if conflict.status == "open":
+            self.conflicts[conflict.key] = conflict
+        elif current is not None and current.conflict_id == conflict.conflict_id:
+            del self.conflicts[conflict.key]
+
+    def fork(self) -> Ledger:
+        """A copy to plan on (dry run): changes to it never reach this ledger."""
+        return Ledger(
+            self.tenant_id,
+            dict(self.devices),
+            dict(self.by_binding),
+            defaultdict(set, {k: set(v) for k, v in self.by_serial.items()}),
+            defaultdict(set, {k: set(v) for k, v in self.by_asset.items()}),
+            dict(self.conflicts),
+            dict(self.conflicts_by_id),
+            set(self.ignored),
+        )
 
     def bound_to(self, integration_id: str, mdm_device_id: str) -> LedgerDevice | None:
         device_id = self.by_binding.get((integration_id, mdm_device_id))

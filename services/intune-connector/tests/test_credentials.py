@@ -1,0 +1,151 @@
+"""Credentials carried by the sync request (sealed by the ledger API) against the real Graph simulator;
+the integrations file is only the fallback. Failures end the run with a reason that holds no secret."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from intune_connector.credentials import open_credentials
+from intune_connector.service import build_app
+from intune_connector.settings import Settings
+from ledger_contracts import (
+    DeviceObserved,
+    EncryptedCredentials,
+    MasterLinkSettings,
+    SyncRequested,
+    SyncRunCompleted,
+    SyncRunFailed,
+    codec,
+)
+from mdm_sim.graph import GraphSimConfig, RunningGraphSim
+
+pytestmark = pytest.mark.unit  # the simulator in-process over loopback; no broker
+
+KEY = Fernet.generate_key()
+OTHER_KEY = Fernet.generate_key()
+
+
+@pytest.fixture
+def sim_config() -> GraphSimConfig:
+    return GraphSimConfig(devices=30, seed=11)
+
+
+class Recorder:
+    """Stands in for the Kafka producer: decodes what would be published."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None, **_: Any
+    ) -> asyncio.Future[None]:
+        self.events.append(codec.decode(codec.snapshot_adapter, value))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def seal(entry: dict[str, Any], key: bytes = KEY) -> EncryptedCredentials:
+    return EncryptedCredentials(
+        key_id="k1", ciphertext=Fernet(key).encrypt(json.dumps(entry).encode()).decode()
+    )
+
+
+def request(credentials: EncryptedCredentials | None, integration_id: str = "int-intune-9") -> SyncRequested:
+    link = MasterLinkSettings(master_link_id="ml-9", integration_id=integration_id, mdm_kind="intune")
+    return SyncRequested(
+        tenant_id="acme", sync_run_id=uuid.uuid4(), master_link=link, credentials=credentials
+    )
+
+
+def connector(recorder: Recorder, **settings: Any) -> Any:
+    fast = {"retry_base_delay_s": 0.01, "retry_max_delay_s": 0.05, "max_attempts": 2}
+    return build_app(Settings(**fast, **settings), producer=recorder)
+
+
+async def test_a_request_with_credentials_pulls_without_any_integrations_file(
+    graph_sim: RunningGraphSim,
+) -> None:
+    recorder = Recorder()
+    app = connector(recorder, secrets_key=SecretStr(KEY.decode()))
+    result = await app.handle(request(seal(graph_sim.integration())))
+    assert result is not None and (result.status, result.devices_observed) == ("completed", 30)
+    assert sum(isinstance(e, DeviceObserved) for e in recorder.events) == 30
+    done = recorder.events[-1]
+    assert isinstance(done, SyncRunCompleted) and done.integration_id == "int-intune-9"
+
+
+async def test_the_request_wins_over_the_file_and_the_file_is_the_fallback(
+    graph_sim: RunningGraphSim, tmp_path: Path
+) -> None:
+    wrong = graph_sim.integration() | {"client_secret": "stale-secret-in-the-file"}
+    path = tmp_path / "integrations.json"
+    path.write_text(json.dumps({"int-intune-9": wrong, "int-file-only": graph_sim.integration()}))
+    recorder = Recorder()
+    app = connector(recorder, secrets_key=SecretStr(KEY.decode()), integrations_file=path)
+    sealed = await app.handle(request(seal(graph_sim.integration())))
+    assert sealed is not None and sealed.status == "completed"
+    from_file = await app.handle(request(None, "int-file-only"))
+    assert from_file is not None and from_file.status == "completed"
+    stale = await app.handle(request(None))  # no credentials in the request: the file's (wrong) entry
+    assert stale is not None and stale.status == "failed"
+
+
+@pytest.mark.parametrize(
+    ("settings", "sealed_with", "expected"),
+    [
+        (
+            {"secrets_key": SecretStr(OTHER_KEY.decode())},
+            KEY,
+            "cannot decrypt the credentials of integration",
+        ),
+        ({}, KEY, "INTUNE_CONNECTOR_SECRETS_KEY is not set"),
+        (
+            {"secrets_key": SecretStr("not-a-fernet-key")},
+            KEY,
+            "INTUNE_CONNECTOR_SECRETS_KEY is not a Fernet key",
+        ),
+    ],
+)
+async def test_unusable_credentials_fail_the_run_clearly_and_without_a_secret(
+    graph_sim: RunningGraphSim, settings: dict[str, Any], sealed_with: bytes, expected: str
+) -> None:
+    recorder = Recorder()
+    sealed = seal(graph_sim.integration(), sealed_with)
+    result = await connector(recorder, **settings).handle(request(sealed))
+    assert result is not None and result.status == "failed"
+    [failed] = recorder.events
+    assert isinstance(failed, SyncRunFailed) and expected in failed.error
+    assert "int-intune-9" in failed.error or "SECRETS_KEY" in failed.error
+    for secret in (graph_sim.integration()["client_secret"], sealed.ciphertext, KEY.decode()):
+        assert secret not in failed.error
+
+
+def test_a_bad_entry_names_the_field_but_not_the_secret() -> None:
+    sealed = seal({"azure_tenant_id": "tid", "client_secret": "Sup3r-Secret-Value"})
+    with pytest.raises(ValueError, match="client_id: Field required") as info:
+        open_credentials(sealed, "int-1", SecretStr(KEY.decode()))
+    assert "Sup3r-Secret-Value" not in str(info.value)
+
+
+def test_rotation_an_older_key_in_the_list_still_opens() -> None:
+    entry = {"azure_tenant_id": "tid", "client_id": "cid", "client_secret": "s"}
+    keys = SecretStr(f"{OTHER_KEY.decode()}, {KEY.decode()}")  # new first, old after
+    integration = open_credentials(seal(entry, KEY), "int-1", keys)
+    assert (integration.integration_id, integration.client_id) == ("int-1", "cid")
+    assert integration.authority == "https://login.microsoftonline.com/tid"
+
+
+def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTUNE_CONNECTOR_SECRETS_KEY", KEY.decode())
+    settings = Settings()
+    assert settings.secrets_key is not None and settings.secrets_key.get_secret_value() == KEY.decode()
+    assert KEY.decode() not in repr(settings)

@@ -1,0 +1,257 @@
+"""Master links: settings, schedule (R-M7) and removal (R-S4/R-S5); the scheduler's claim queries."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time
+from typing import Any
+
+import asyncpg
+
+from ledger_contracts import MasterLinkSettings
+
+_SELECT = """
+SELECT m.master_link_id, m.settings::text AS settings, m.created_at, m.local_time, m.time_zone,
+       m.next_run_at, m.removed_at, m.keep_devices, i.display_name,
+       r.sync_run_id AS last_sync_run_id, r.status AS last_sync_status, r.finished_at AS last_sync_finished_at
+FROM ledger.master_links m
+JOIN ledger.integrations i ON i.tenant_id = m.tenant_id AND i.integration_id = m.integration_id
+LEFT JOIN LATERAL (
+    SELECT sync_run_id, status, finished_at FROM ledger.sync_runs s
+    WHERE s.tenant_id = m.tenant_id AND s.master_link_id = m.master_link_id
+    ORDER BY s.created_at DESC, s.sync_run_id DESC LIMIT 1
+) r ON true
+WHERE m.tenant_id = $1
+"""
+
+
+def hhmm(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+def _master_link(r: asyncpg.Record) -> dict[str, Any]:
+    settings = MasterLinkSettings.model_validate_json(r["settings"])
+    last = None
+    if r["last_sync_run_id"] is not None:
+        last = {
+            "sync_run_id": r["last_sync_run_id"],
+            "status": r["last_sync_status"],
+            "finished_at": r["last_sync_finished_at"],
+        }
+    removed = r["removed_at"] is not None
+    return {
+        **settings.model_dump(mode="json"),
+        "integration_display_name": r["display_name"] or "-",
+        "status": "removed" if removed else "active",
+        "schedule": {
+            "local_time": hhmm(r["local_time"]),
+            "time_zone": r["time_zone"],
+            "next_run_at": None if removed else r["next_run_at"],
+        },
+        "removed_at": r["removed_at"],
+        "keep_devices": r["keep_devices"],
+        "created_at": r["created_at"],
+        "last_sync_run": last,
+    }
+
+
+async def list_all(
+    conn: asyncpg.Connection, tenant_id: str, *, include_removed: bool = False
+) -> list[dict[str, Any]]:
+    where = "" if include_removed else " AND m.removed_at IS NULL"
+    rows = await conn.fetch(_SELECT + where + " ORDER BY m.master_link_id", tenant_id)
+    return [_master_link(r) for r in rows]
+
+
+async def get(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_SELECT + " AND m.master_link_id = $2", tenant_id, master_link_id)
+    return _master_link(row) if row else None
+
+
+@dataclass(frozen=True)
+class LinkState:
+    settings: MasterLinkSettings
+    removed_at: datetime | None
+
+
+async def state(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -> LinkState | None:
+    row = await conn.fetchrow(
+        "SELECT settings::text AS settings, removed_at FROM ledger.master_links "
+        "WHERE tenant_id = $1 AND master_link_id = $2",
+        tenant_id,
+        master_link_id,
+    )
+    if row is None:
+        return None
+    return LinkState(MasterLinkSettings.model_validate_json(row["settings"]), row["removed_at"])
+
+
+async def live_link_of(conn: asyncpg.Connection, tenant_id: str, integration_id: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT master_link_id FROM ledger.master_links "
+        "WHERE tenant_id = $1 AND integration_id = $2 AND removed_at IS NULL",
+        tenant_id,
+        integration_id,
+    )
+
+
+async def exists(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM ledger.master_links WHERE tenant_id = $1 AND master_link_id = $2",
+            tenant_id,
+            master_link_id,
+        )
+    )
+
+
+async def create(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    settings: MasterLinkSettings,
+    *,
+    local_time: time,
+    time_zone: str,
+    next_run_at: datetime,
+) -> bool:
+    """False when the id is taken or the integration already has a live link (a race lost)."""
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO ledger.master_links
+            (tenant_id, master_link_id, integration_id, settings, local_time, time_zone, next_run_at)
+        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+        ON CONFLICT DO NOTHING
+        RETURNING true
+        """,
+        tenant_id,
+        settings.master_link_id,
+        settings.integration_id,
+        settings.model_dump_json(),
+        local_time,
+        time_zone,
+        next_run_at,
+    )
+    return bool(inserted)
+
+
+async def upsert_seed(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    settings: MasterLinkSettings,
+    *,
+    local_time: time,
+    time_zone: str,
+    next_run_at: datetime,
+) -> None:
+    """Bootstrap: settings are updated; schedule, next run and removal are the API's from then on."""
+    await conn.execute(
+        """
+        INSERT INTO ledger.master_links
+            (tenant_id, master_link_id, integration_id, settings, local_time, time_zone, next_run_at)
+        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+        ON CONFLICT (tenant_id, master_link_id)
+        DO UPDATE SET integration_id = excluded.integration_id, settings = excluded.settings
+        """,
+        tenant_id,
+        settings.master_link_id,
+        settings.integration_id,
+        settings.model_dump_json(),
+        local_time,
+        time_zone,
+        next_run_at,
+    )
+
+
+async def mark_removed(
+    conn: asyncpg.Connection,
+    tenant_id: str,
+    master_link_id: str,
+    *,
+    keep_devices: bool,
+    command_id: uuid.UUID,
+    at: datetime,
+) -> datetime | None:
+    """The removal time, or None when it was removed already (by this or a concurrent request)."""
+    return await conn.fetchval(
+        """
+        UPDATE ledger.master_links
+        SET removed_at = $3, keep_devices = $4, unlink_command_id = $5, next_run_at = NULL
+        WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL
+        RETURNING removed_at
+        """,
+        tenant_id,
+        master_link_id,
+        at,
+        keep_devices,
+        command_id,
+    )
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Due:
+    tenant_id: str
+    settings: MasterLinkSettings
+    local_time: time
+    time_zone: str
+    next_run_at: datetime
+
+
+async def unscheduled(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT tenant_id, master_link_id, local_time, time_zone FROM ledger.master_links "
+        "WHERE removed_at IS NULL AND next_run_at IS NULL"
+    )
+
+
+async def set_first_run(conn: asyncpg.Connection, tenant_id: str, master_link_id: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE ledger.master_links SET next_run_at = $3 "
+        "WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL AND next_run_at IS NULL",
+        tenant_id,
+        master_link_id,
+        at,
+    )
+
+
+async def claim_due(conn: asyncpg.Connection, now: datetime) -> Due | None:
+    """The most overdue live link, locked for this transaction; links another replica holds are
+    skipped, not waited for. Call inside a transaction."""
+    row = await conn.fetchrow(
+        """
+        SELECT tenant_id, settings::text AS settings, local_time, time_zone, next_run_at
+        FROM ledger.master_links
+        WHERE removed_at IS NULL AND next_run_at <= $1
+        ORDER BY next_run_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+        """,
+        now,
+    )
+    if row is None:
+        return None
+    return Due(
+        row["tenant_id"],
+        MasterLinkSettings.model_validate_json(row["settings"]),
+        row["local_time"],
+        row["time_zone"],
+        row["next_run_at"],
+    )
+
+
+async def move_next_run(
+    conn: asyncpg.Connection, tenant_id: str, master_link_id: str, old: datetime, new: datetime
+) -> bool:
+    """Compare-and-set: moves `next_run_at` only if it still is `old`."""
+    status = await conn.execute(
+        "UPDATE ledger.master_links SET next_run_at = $4 "
+        "WHERE tenant_id = $1 AND master_link_id = $2 AND next_run_at = $3 AND removed_at IS NULL",
+        tenant_id,
+        master_link_id,
+        old,
+        new,
+    )
+    return status == "UPDATE 1"

@@ -1,0 +1,296 @@
+"""Folding a batch through the core: records + loaded state -> `Effects`. No I/O, no clock.
+
+The fold only routes: each message goes to its `decide_*` in the core, each outcome becomes state
+rows and events. A dry run decides on a fork of the ledger and publishes what it would do.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+
+from ledger_contracts import (
+    ConflictRecorded,
+    ConflictResolved,
+    CreateDevice,
+    DeleteDevice,
+    DeviceObserved,
+    Event,
+    ImportDevices,
+    ResolveConflict,
+    SyncRunCompleted,
+    SyncRunCounts,
+    SyncRunFailed,
+    SyncRunStarted,
+    UpdateDevice,
+    codec,
+    topics,
+)
+
+from .batch import NS, Effects, Record, RunState, Seen, State, canonical, event_id
+from .core import (
+    Conflict,
+    ConflictRecord,
+    Created,
+    Ignored,
+    Ledger,
+    Rejected,
+    RunEnd,
+    Updated,
+    apply,
+    decide_create,
+    decide_delete,
+    decide_observation,
+    decide_resolution,
+    decide_run_end,
+    decide_update,
+    partial_reason,
+    settle_conflict,
+    track_conflict,
+)
+from .csv_import import fold_import
+from .planning import Planner
+from .publish import record_outcome
+
+log = structlog.get_logger(__name__)
+_COUNTED = {Created: "created", Updated: "updated", Conflict: "conflicts"}
+
+
+def fold(records: list[Record], state: State, runs: dict[uuid.UUID, RunState], prefix: str) -> Effects:
+    """Apply every record (in canonical order); the effects hold the final state of all touched."""
+    return _Fold(state, runs, prefix).run(canonical(records))
+
+
+class _Fold:
+    def __init__(self, state: State, runs: dict[uuid.UUID, RunState], prefix: str) -> None:
+        self.state, self.runs = state, runs
+        self.fx = Effects()
+        self.topic = topics.named(topics.CHANGES, prefix)
+        self.planner = Planner(self.fx, self.topic)
+        self.forks: dict[uuid.UUID, Ledger] = {}  # a dry run's own view of the ledger
+
+    def run(self, records: list[Record]) -> Effects:
+        for rec in records:
+            msg = rec.message
+            if type(msg) is DeviceObserved:  # first, and exact: nearly every record is one
+                self._device_observed(rec, msg)
+                continue
+            ledger = self.ledger(msg.tenant_id)
+            if isinstance(msg, SyncRunStarted):
+                self._run_started(msg)
+            elif isinstance(msg, SyncRunCompleted | SyncRunFailed):
+                self._run_finished(rec, msg)
+            elif isinstance(msg, CreateDevice):
+                record_outcome(decide_create(ledger, msg, msg.occurred_at), msg, ledger, self.fx, self.topic)
+            elif isinstance(msg, UpdateDevice):
+                record_outcome(decide_update(ledger, msg, msg.occurred_at), msg, ledger, self.fx, self.topic)
+            elif isinstance(msg, DeleteDevice):
+                record_outcome(decide_delete(ledger, msg), msg, ledger, self.fx, self.topic)
+            elif isinstance(msg, ResolveConflict):
+                self._resolve(msg, ledger)
+            elif isinstance(msg, ImportDevices):  # R-C2: all rows or none
+                fold_import(msg, ledger, self.fx, self.topic)
+        self.planner.flush_all()
+        return self.fx
+
+    def ledger(self, tenant_id: str) -> Ledger:
+        ledger = self.state.ledgers.get(tenant_id)
+        if ledger is None:
+            ledger = self.state.ledgers[tenant_id] = Ledger(tenant_id)
+        return ledger
+
+    def _view(self, run: RunState) -> Ledger:
+        if not run.dry_run:
+            return self.ledger(run.tenant_id)
+        if run.sync_run_id not in self.forks:
+            self.forks[run.sync_run_id] = self.ledger(run.tenant_id).fork()
+        return self.forks[run.sync_run_id]
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def _run_started(self, msg: SyncRunStarted) -> None:
+        if msg.sync_run_id in self.runs:  # a connector retrying its start message: nothing new
+            return
+        run = RunState(
+            sync_run_id=msg.sync_run_id,
+            tenant_id=msg.tenant_id,
+            master_link=msg.master_link,
+            dry_run=msg.dry_run,
+            status="running",
+            counts=SyncRunCounts().model_dump(),
+            started_at=msg.occurred_at,
+        )
+        self.runs[msg.sync_run_id] = self.fx.runs[msg.sync_run_id] = run
+        self.fx.publish(self.topic, run.summary(event_id(msg, "summary"), msg.occurred_at))
+
+    def _dead_letter(self, rec: Record, error: str) -> None:
+        log.warning("record.dead_lettered", topic=rec.topic, offset=rec.offset, error=error)
+        key, value = codec.encode(rec.message)
+        headers = codec.dead_letter_headers(error, rec.topic, rec.partition, rec.offset, "reconciler")
+        self.fx.outbox.append((topics.dlq(rec.topic), key, value, headers))
+
+    def _device_observed(self, rec: Record, msg: DeviceObserved) -> None:
+        run = self.runs.get(msg.sync_run_id)
+        if run is None or run.status != "running":
+            state = "unknown" if run is None else run.status
+            self._dead_letter(rec, f"device observed for a sync run that is {state}: {msg.sync_run_id}")
+            return
+        self.fx.runs[run.sync_run_id] = run
+        run.counts["seen"] += 1
+        ledger = self._view(run)
+        link, mdm_id = run.master_link, msg.device.mdm_device_id
+        new_id = uuid.uuid5(NS, f"device:{msg.event_id}")
+        outcome = decide_observation(ledger, link, run.sync_run_id, msg.device, msg.occurred_at, new_id)
+        run.counts[_COUNTED.get(type(outcome), "unchanged")] += 1  # ignored counts as unchanged
+        seen = self.fx.seen.get(run.sync_run_id)
+        if seen is None:
+            seen = self.fx.seen[run.sync_run_id] = Seen(run.sync_run_id, msg.occurred_at)
+        seen.mdm_device_ids.append(mdm_id)
+        seen.seen_at = max(seen.seen_at, msg.occurred_at)
+        if isinstance(outcome, Conflict) and outcome.rule == "bound_to_other_mdm_device":
+            seen.reenroll.append((mdm_id, outcome.candidates[0]))  # if the old id is absent at the end
+        if run.dry_run:  # plan on the fork: later devices of the run see what earlier ones would do
+            apply(ledger, outcome)  # type: ignore[arg-type]
+            self.planner.observed(run, msg, outcome)
+            return
+        if isinstance(outcome, Conflict):
+            self._conflict(outcome, run, msg, ledger)
+            return
+        if isinstance(outcome, Ignored):
+            return
+        record_outcome(outcome, msg, ledger, self.fx, self.topic)
+        if not ledger.conflicts:  # nearly always: no conflict to settle
+            return
+        if (
+            closed := settle_conflict(ledger, link.integration_id, mdm_id, outcome, msg.occurred_at)
+        ) is not None:
+            self._close(closed, msg, ledger)
+
+    def _conflict(self, conflict: Conflict, run: RunState, msg: DeviceObserved, ledger: Ledger) -> None:
+        new_id = uuid.uuid5(NS, f"conflict:{msg.event_id}")
+        record = track_conflict(ledger, conflict, run.master_link, run.sync_run_id, new_id, msg.occurred_at)
+        if record is None:  # the same conflict as last time: nothing to tell anyone
+            return
+        ledger.put_conflict(record)
+        self.fx.conflicts[record.conflict_id] = record
+        self.fx.publish(
+            self.topic,
+            ConflictRecorded(
+                event_id=event_id(msg, "conflict"),
+                occurred_at=msg.occurred_at,
+                tenant_id=msg.tenant_id,
+                conflict_id=record.conflict_id,
+                integration_id=record.integration_id,
+                mdm_device_id=record.mdm_device_id,
+                sync_run_id=record.sync_run_id,
+                rule=record.rule,
+                candidates=record.candidates,
+                observed=record.observed,
+                message=record.message,
+            ),
+        )
+
+    def _close(self, closed: ConflictRecord, source: Event, ledger: Ledger) -> None:
+        ledger.put_conflict(closed)
+        self.fx.conflicts[closed.conflict_id] = closed
+        self.fx.publish(
+            self.topic,
+            ConflictResolved(
+                event_id=event_id(source, "resolved", closed.conflict_id),
+                occurred_at=source.occurred_at,
+                tenant_id=source.tenant_id,
+                conflict_id=closed.conflict_id,
+                resolution=closed.resolution,  # type: ignore[arg-type]
+                device_id=closed.resolved_device_id,
+                command_id=closed.resolved_by,
+            ),
+        )
+
+    def _run_finished(self, rec: Record, msg: SyncRunCompleted | SyncRunFailed) -> None:
+        run = self.runs.get(msg.sync_run_id)
+        if run is None:
+            self._dead_letter(rec, f"sync run {msg.sync_run_id} finished but never started")
+            return
+        if run.status != "running":  # already finished: a redelivered or repeated end message
+            return
+        run.finished_at = msg.occurred_at
+        if isinstance(msg, SyncRunCompleted):
+            run.status = "completed"
+            run.reported_total = msg.reported_total
+            if msg.devices_observed != run.counts["seen"]:
+                # Devices are published before the end message on the same partition, so a gap means
+                # some were dead-lettered: count them as errors rather than hide them.
+                run.counts["errors"] += abs(msg.devices_observed - run.counts["seen"])
+            self._run_end(run, msg)
+        else:
+            run.status = "failed"  # R-M10: a failed run marks nothing missing
+            run.error = msg.error
+        if run.dry_run:
+            self.fx.drop_seen.add(run.sync_run_id)
+        self.planner.flush(run.sync_run_id, msg)
+        self.fx.runs[run.sync_run_id] = run
+        self.fx.publish(self.topic, run.summary(event_id(msg, "summary"), msg.occurred_at))
+
+    def _run_end(self, run: RunState, msg: SyncRunCompleted) -> None:
+        ledger = self._view(run)
+        loaded = self.state.ends.get(run.sync_run_id, RunEnd())
+        batch = self.fx.seen.get(run.sync_run_id) or Seen(run.sync_run_id, msg.occurred_at)
+        seen_now = set(batch.mdm_device_ids)
+        end = RunEnd(
+            unseen=tuple(
+                d
+                for d in loaded.unseen
+                if (dev := ledger.devices.get(d)) is not None
+                and dev.binding is not None
+                and dev.binding.mdm_device_id not in seen_now
+            ),
+            last_seen=loaded.last_seen,
+            reenroll=loaded.reenroll + tuple(batch.reenroll),
+            seen_records=loaded.seen_records + len(batch.mdm_device_ids),
+        )
+        partial = partial_reason(
+            seen=run.counts["seen"],
+            seen_records=end.seen_records,
+            skipped=msg.devices_skipped,
+            errors=run.counts["errors"],
+        )
+        decision = decide_run_end(
+            ledger,
+            run.master_link,
+            run.sync_run_id,
+            end,
+            msg.occurred_at,
+            partial=partial,
+            dry_run=run.dry_run,
+        )
+        run.counts["missing"] = decision.unseen
+        if decision.partial is not None:
+            run.error = decision.partial + "; no device was marked missing (R-M10)"
+            log.warning("sync_run.partial", sync_run_id=str(run.sync_run_id), reason=decision.partial)
+        if run.dry_run:
+            self.planner.run_end(run, decision)
+            return
+        for moved, closed in decision.reenrolled:
+            record_outcome(moved, msg, ledger, self.fx, self.topic)
+            if closed is not None:
+                self._close(closed, msg, ledger)
+        for marked in decision.missing:
+            record_outcome(marked, msg, ledger, self.fx, self.topic)
+        if decision.partial is None:
+            self.fx.prune_seen.append((run.tenant_id, run.integration_id, run.sync_run_id))
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def _resolve(self, msg: ResolveConflict, ledger: Ledger) -> None:
+        out = decide_resolution(ledger, msg, uuid.uuid5(NS, f"device:{msg.event_id}"), msg.occurred_at)
+        if isinstance(out, Rejected):
+            record_outcome(out, msg, ledger, self.fx, self.topic)
+            return
+        if out.change is not None:
+            record_outcome(out.change, msg, ledger, self.fx, self.topic)
+        closed = out.conflict
+        if closed.resolution == "ignore":
+            ledger.ignored.add(closed.key)
+            self.fx.ignored[(msg.tenant_id, *closed.key)] = closed.conflict_id
+        self._close(closed, msg, ledger)

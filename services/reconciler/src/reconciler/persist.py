@@ -1,0 +1,185 @@
+"""Writing a fold's `Effects` in one transaction: COPY and set-based upserts, outbox last."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from ledger_contracts import LedgerDevice
+
+from .batch import Effects
+from .core import ConflictRecord, match_key, normalise
+
+_DEVICE_COLUMNS = (
+    "tenant_id",
+    "device_id",
+    "version",
+    "binding_integration_id",
+    "binding_mdm_device_id",
+    "serial_key",
+    "asset_key",
+    "doc",
+)
+
+
+def _device_row(d: LedgerDevice) -> tuple:
+    b = d.binding
+    return (
+        d.tenant_id,
+        d.device_id,
+        d.version,
+        b.integration_id if b else None,
+        b.mdm_device_id if b else None,
+        match_key(d.serial_number),
+        normalise(d.asset_number),
+        d.model_dump_json(),
+    )
+
+
+def _conflict_row(c: ConflictRecord) -> tuple:
+    return (
+        c.conflict_id,
+        c.tenant_id,
+        c.integration_id,
+        c.mdm_device_id,
+        c.sync_run_id,
+        c.rule,
+        list(c.candidates),
+        c.observed.model_dump_json(),
+        c.message,
+        c.status,
+        c.first_seen_at,
+        c.last_seen_at,
+        c.link.model_dump_json(),
+        c.resolution,
+        c.resolved_device_id,
+        c.resolved_by,
+        c.resolved_at,
+    )
+
+
+_UPSERT_CONFLICT = """
+INSERT INTO reconciler.conflicts (conflict_id, tenant_id, integration_id, mdm_device_id, sync_run_id, rule,
+    candidates, observed, message, status, first_seen_at, last_seen_at, master_link, resolution,
+    resolved_device_id, resolved_by, resolved_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+ON CONFLICT (conflict_id) DO UPDATE SET sync_run_id = excluded.sync_run_id, rule = excluded.rule,
+    candidates = excluded.candidates, observed = excluded.observed, message = excluded.message,
+    status = excluded.status, last_seen_at = excluded.last_seen_at, master_link = excluded.master_link,
+    resolution = excluded.resolution, resolved_device_id = excluded.resolved_device_id,
+    resolved_by = excluded.resolved_by, resolved_at = excluded.resolved_at
+"""
+_UPSERT_RUN = """
+INSERT INTO reconciler.sync_runs (sync_run_id, tenant_id, integration_id, master_link, dry_run, status,
+    counts, reported_total, started_at, finished_at, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (sync_run_id) DO UPDATE SET status = excluded.status, counts = excluded.counts,
+    reported_total = excluded.reported_total, finished_at = excluded.finished_at, error = excluded.error
+"""
+# The observations of the integration's other finished runs: a complete run has superseded them.
+_PRUNE_SEEN = """
+DELETE FROM reconciler.run_seen s USING reconciler.sync_runs r
+WHERE s.sync_run_id = r.sync_run_id AND r.tenant_id = $1 AND r.integration_id = $2
+  AND r.sync_run_id <> $3 AND r.status <> 'running'
+"""
+
+
+async def write_effects(conn: asyncpg.Connection, fx: Effects) -> None:
+    await _write_devices(conn, fx)
+    if fx.runs:
+        await conn.executemany(
+            _UPSERT_RUN,
+            [
+                (
+                    r.sync_run_id,
+                    r.tenant_id,
+                    r.integration_id,
+                    r.master_link.model_dump_json(),
+                    r.dry_run,
+                    r.status,
+                    json.dumps(r.counts),
+                    r.reported_total,
+                    r.started_at,
+                    r.finished_at,
+                    r.error,
+                )
+                for r in fx.runs.values()
+            ],
+        )
+    if fx.conflicts:
+        # Closed ones first: an MDM device may close one conflict and open the next in one batch,
+        # and only one may be open at a time (conflicts_open).
+        rows = sorted(fx.conflicts.values(), key=lambda c: c.status == "open")
+        await conn.executemany(_UPSERT_CONFLICT, [_conflict_row(c) for c in rows])
+    for tenant, integration in fx.forget_ignored:
+        await conn.execute(
+            "DELETE FROM reconciler.ignored WHERE tenant_id = $1 AND integration_id = $2", tenant, integration
+        )
+    if fx.ignored:
+        await conn.executemany(
+            "INSERT INTO reconciler.ignored (tenant_id, integration_id, mdm_device_id, conflict_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            [(*key, conflict_id) for key, conflict_id in fx.ignored.items()],
+        )
+    await _write_seen(conn, fx)
+    if fx.outbox:
+        await conn.copy_records_to_table(
+            "outbox",
+            schema_name="reconciler",
+            records=[(t, k, v, json.dumps([[h, hv.decode()] for h, hv in hs])) for t, k, v, hs in fx.outbox],
+            columns=("topic", "key", "value", "headers"),
+        )
+
+
+async def _write_devices(conn: asyncpg.Connection, fx: Effects) -> None:
+    if fx.deletes:
+        await conn.execute(
+            "DELETE FROM reconciler.devices WHERE device_id = ANY($1::uuid[])", list(fx.deletes)
+        )
+    if not fx.upserts:
+        return
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS device_batch (LIKE reconciler.devices) ON COMMIT DELETE ROWS"
+    )
+    await conn.copy_records_to_table(
+        "device_batch", records=[_device_row(d) for d in fx.upserts.values()], columns=_DEVICE_COLUMNS
+    )
+    # Rows whose keys change are removed first so that a key moving between two devices of one
+    # batch never trips the unique indexes half-way through the upsert.
+    await conn.execute(
+        "DELETE FROM reconciler.devices d USING device_batch b WHERE d.device_id = b.device_id "
+        "AND (d.asset_key IS DISTINCT FROM b.asset_key "
+        "OR d.binding_mdm_device_id IS DISTINCT FROM b.binding_mdm_device_id)"
+    )
+    await conn.execute(
+        "INSERT INTO reconciler.devices SELECT * FROM device_batch ON CONFLICT (device_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _DEVICE_COLUMNS[2:])
+    )
+    # A chunk of an unlink goes through this same path: clear the staging rows for the next one.
+    await conn.execute("TRUNCATE device_batch")
+
+
+async def _write_seen(conn: asyncpg.Connection, fx: Effects) -> None:
+    if fx.seen:
+        await conn.copy_records_to_table(
+            "run_seen",
+            schema_name="reconciler",
+            records=[
+                (
+                    s.sync_run_id,
+                    s.seen_at,
+                    s.mdm_device_ids,
+                    [m for m, _ in s.reenroll],
+                    [c for _, c in s.reenroll],
+                )
+                for s in fx.seen.values()
+            ],
+            columns=("sync_run_id", "seen_at", "mdm_device_ids", "reenroll_ids", "reenroll_candidates"),
+        )
+    for tenant, integration, keep in fx.prune_seen:
+        await conn.execute(_PRUNE_SEEN, tenant, integration, keep)
+    if fx.drop_seen:
+        await conn.execute(
+            "DELETE FROM reconciler.run_seen WHERE sync_run_id = ANY($1::uuid[])", list(fx.drop_seen)
+        )

@@ -1,0 +1,317 @@
+"""The golden scenario runner (tests/scenarios/*.json): one scenario through the pipeline, over the
+in-memory store (unit tier) or PostgreSQL (integration tier: the same corpus, the same results).
+
+A scenario is data: links, then steps — ledger commands, sync runs (snapshots), conflict
+resolutions, unlinks — and `expect` blocks checked where they stand. See scenarios/README.md for
+the format. Everything is deterministic: ids are uuid5 of the scenario and step, step k happens at
+T0 + k hours and its i-th record i seconds later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from ledger_contracts import (
+    CreateDevice,
+    DeleteDevice,
+    DeviceFieldsInput,
+    DeviceObserved,
+    Event,
+    LedgerDevice,
+    LedgerDeviceChanged,
+    MasterLinkSettings,
+    ObservedDevice,
+    ResolveConflict,
+    SyncRunCompleted,
+    SyncRunFailed,
+    SyncRunStarted,
+    SyncRunSummary,
+    UnlinkMasterLink,
+    UpdateDevice,
+)
+
+from .batch import Record
+from .core import ConflictRecord, normalise
+from .memory import MemoryStore
+
+TENANT = "t"
+T0 = datetime(2026, 11, 26, 6, tzinfo=UTC)
+NS = uuid.UUID("0f6f0e8e-5d2c-4c1a-8f4e-2b6c9d1e7a30")
+
+
+class Backend(Protocol):
+    """Where a scenario runs: it processes records and shows the state it holds."""
+
+    devices: dict[uuid.UUID, LedgerDevice]
+    conflicts: dict[uuid.UUID, ConflictRecord]
+
+    async def handle(self, records: list[Record]) -> None: ...
+    def events(self) -> list[Any]: ...
+    def topics(self) -> set[str]: ...
+
+
+class Scenario:
+    def __init__(self, name: str, spec: dict[str, Any], backend: Backend | None = None) -> None:
+        self.name, self.spec = name, spec
+        self.store: Backend = backend or MemoryStore()
+        self.links = {k: MasterLinkSettings(**v) for k, v in spec["links"].items()}
+        self.refs: dict[str, uuid.UUID] = {}
+        self.step = 0
+        self.offset = 0
+        self.last_dry_run: uuid.UUID | None = None
+
+    # --- building records ----------------------------------------------------------------------
+
+    def _id(self, *parts: object) -> uuid.UUID:
+        return uuid.uuid5(NS, ":".join(map(str, (self.name, self.step, *parts))))
+
+    def _event(self, cls: type[Event], i: int = 0, **kw: Any) -> Event:
+        at = T0 + timedelta(hours=self.step, seconds=i)
+        return cls(event_id=self._id("event", i), occurred_at=at, tenant_id=TENANT, **kw)
+
+    async def _handle(self, messages: list[Event]) -> None:
+        records = []
+        for m in messages:
+            records.append(Record("in", 0, self.offset, m))
+            self.offset += 1
+        await self.store.handle(records)
+
+    def device_id(self, ref: str) -> uuid.UUID:
+        if ref not in self.refs:
+            self.refs[ref] = uuid.uuid5(NS, f"{self.name}:device:{ref}")
+        return self.refs[ref]
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        for step in self.spec["steps"]:
+            self.step += 1
+            ((kind, body),) = step.items()
+            if kind == "expect":
+                check_expectations(self, body)
+            else:
+                await getattr(self, f"_{kind}")(body)
+            self._remember_bindings()
+            check_invariants(self.store)
+
+    async def _create(self, body: dict[str, Any]) -> None:
+        fields = DeviceFieldsInput(**body["fields"])
+        await self._handle([self._event(CreateDevice, device_id=self.device_id(body["ref"]), fields=fields)])
+
+    async def _update(self, body: dict[str, Any]) -> None:
+        fields = DeviceFieldsInput(**body["fields"])
+        await self._handle([self._event(UpdateDevice, device_id=self.device_id(body["ref"]), fields=fields)])
+
+    async def _delete(self, body: dict[str, Any]) -> None:
+        await self._handle([self._event(DeleteDevice, device_id=self.device_id(body["ref"]))])
+
+    async def _sync(self, body: dict[str, Any]) -> None:
+        link = self.links[body.get("link", next(iter(self.links)))]
+        run_id = self._id("run")
+        dry = body.get("dry_run", False)
+        if dry:
+            self.last_dry_run = run_id
+        devices = [ObservedDevice(**d) for d in body["devices"]]
+        common = {"sync_run_id": run_id, "integration_id": link.integration_id}
+        msgs: list[Event] = [
+            self._event(SyncRunStarted, 0, sync_run_id=run_id, master_link=link, dry_run=dry)
+        ]
+        msgs += [self._event(DeviceObserved, i + 1, device=d, **common) for i, d in enumerate(devices)]
+        end, n = body.get("end", "completed"), len(devices) + 1
+        if end == "completed":
+            skipped = body.get("skipped", 0)
+            msgs.append(
+                self._event(
+                    SyncRunCompleted, n, devices_observed=len(devices), devices_skipped=skipped, **common
+                )
+            )
+        elif end == "failed":
+            msgs.append(self._event(SyncRunFailed, n, devices_observed=len(devices), error="boom", **common))
+        batches = body.get("batches", 1)  # split the run over several consumed batches
+        size = -(-len(msgs) // batches)
+        for i in range(0, len(msgs), size):
+            await self._handle(msgs[i : i + size])
+
+    async def _resolve(self, body: dict[str, Any]) -> None:
+        if "conflict_id" in body:
+            conflict_id = uuid.UUID(body["conflict_id"])
+        else:
+            link = self.links[body.get("link", next(iter(self.links)))]
+            # The open conflict of that MDM device, else the latest one it had.
+            mine = sorted(
+                (
+                    c
+                    for c in self.store.conflicts.values()
+                    if c.key == (link.integration_id, body["mdm_device_id"])
+                ),
+                key=lambda c: (c.status == "open", c.first_seen_at),
+            )
+            conflict_id = mine[-1].conflict_id if mine else uuid.UUID(int=0)
+        device = self.device_id(body["device"]) if body.get("device") else None
+        await self._handle(
+            [
+                self._event(
+                    ResolveConflict, conflict_id=conflict_id, resolution=body["resolution"], device_id=device
+                )
+            ]
+        )
+
+    async def _unlink(self, body: dict[str, Any]) -> None:
+        link = self.links[body.get("link", next(iter(self.links)))]
+        await self._handle(
+            [
+                self._event(
+                    UnlinkMasterLink,
+                    master_link_id=link.master_link_id,
+                    integration_id=link.integration_id,
+                    keep_devices=body["keep_devices"],
+                )
+            ]
+        )
+
+    def _remember_bindings(self) -> None:
+        """`@<mdm id>` names the first device ever bound to that MDM id (it survives a re-enrollment
+        or an unlink, so expectations can follow it)."""
+        for d in self.store.devices.values():
+            if d.binding is not None:
+                self.refs.setdefault("@" + d.binding.mdm_device_id, d.device_id)
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def check_invariants(store: Backend) -> None:
+    """After every step: one device per binding, unique asset numbers, one open conflict per MDM id."""
+    bindings = Counter(
+        (d.binding.integration_id, d.binding.mdm_device_id) for d in store.devices.values() if d.binding
+    )
+    assert all(n == 1 for n in bindings.values()), bindings
+    assets = Counter(normalise(d.asset_number) for d in store.devices.values() if d.asset_number)
+    assert all(n == 1 for n in assets.values()), assets
+    open_ = Counter(c.key for c in store.conflicts.values() if c.status == "open")
+    assert all(n == 1 for n in open_.values()), open_
+
+
+def field_of(device: LedgerDevice, name: str) -> Any:
+    if name == "binding":
+        return device.binding.mdm_device_id if device.binding else None
+    if name.startswith("mdm."):
+        return getattr(device.mdm, name[4:]) if device.mdm else None
+    if name.startswith("custom_fields."):
+        return device.custom_fields.get(name[14:])
+    value = getattr(device, name)
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _time_matches(value: Any, expected: str) -> bool:
+    """`@step<k>`: any time during step k (when its records happened)."""
+    step = int(expected.removeprefix("@step"))
+    start = T0 + timedelta(hours=step)
+    return value is not None and start <= datetime.fromisoformat(value) < start + timedelta(hours=1)
+
+
+def check_expectations(sc: Scenario, body: dict[str, Any]) -> None:
+    store, where = sc.store, f"{sc.name} step {sc.step}"
+    for ref, fields in body.get("devices", {}).items():
+        device = store.devices.get(sc.device_id(ref))
+        if fields is None:
+            assert device is None, f"{where}: {ref} should not exist"
+            continue
+        assert device is not None, f"{where}: {ref} does not exist"
+        for name, expected in fields.items():
+            actual = field_of(device, name)
+            if isinstance(expected, str) and expected.startswith("@step"):
+                assert _time_matches(actual, expected), f"{where}: {ref}.{name} = {actual}, not in {expected}"
+            else:
+                assert actual == expected, f"{where}: {ref}.{name} = {actual!r}, expected {expected!r}"
+    if "device_count" in body:
+        assert len(store.devices) == body["device_count"], f"{where}: {len(store.devices)} devices"
+    if "conflicts" in body:
+        _check_conflicts(sc, body["conflicts"], where)
+    events = store.events()
+    for h in body.get("history", []):
+        assert _history_has(sc, events, h), f"{where}: no history entry {h}"
+    for h in body.get("no_history", []):
+        assert not _history_has(sc, events, h), f"{where}: unexpected history entry {h}"
+    if "events" in body:
+        counts = Counter(e.type for e in events)
+        for kind, n in body["events"].items():
+            assert counts[kind] == n, f"{where}: {counts[kind]} {kind} events, expected {n}"
+    if "rejected" in body:
+        codes = [e.code for e in events if e.type == "command_rejected"]
+        assert codes == body["rejected"], f"{where}: rejected {codes}"
+    if "summary" in body:
+        last = [e for e in events if isinstance(e, SyncRunSummary)][-1]
+        for name, expected in body["summary"].items():
+            actual = getattr(last.counts, name) if hasattr(last.counts, name) else getattr(last, name)
+            if name == "error" and isinstance(expected, str):
+                assert actual and expected in actual, f"{where}: summary error {actual!r}"
+            else:
+                assert actual == expected, f"{where}: summary {name} = {actual!r}, expected {expected!r}"
+    if "topics" in body:  # R-M6: what the reconciler writes to; there is no topic back to an MDM
+        assert store.topics() == set(body["topics"]), f"{where}: published to {store.topics()}"
+    if "planned" in body:
+        _check_planned(sc, events, body["planned"], where)
+
+
+def _check_conflicts(sc: Scenario, expected: list[dict[str, Any]], where: str) -> None:
+    actual = sorted(sc.store.conflicts.values(), key=lambda c: (c.mdm_device_id, c.first_seen_at))
+    assert len(actual) == len(expected), f"{where}: conflicts {[(c.mdm_device_id, c.rule) for c in actual]}"
+    for c, want in zip(actual, sorted(expected, key=lambda w: w["mdm_device_id"]), strict=True):
+        got = {
+            "mdm_device_id": c.mdm_device_id,
+            "rule": c.rule,
+            "status": c.status,
+            "resolution": c.resolution,
+            "candidates": sorted(str(x) for x in c.candidates),
+            "device": str(c.resolved_device_id) if c.resolved_device_id else None,
+        }
+        for name, value in want.items():
+            if name == "candidates":
+                value = sorted(str(sc.device_id(r)) for r in value)
+            elif name == "device":
+                value = str(sc.device_id(value)) if value else None
+            assert got[name] == value, (
+                f"{where}: conflict {c.mdm_device_id} {name} = {got[name]!r}, not {value!r}"
+            )
+
+
+def _history_has(sc: Scenario, events: list[Any], want: dict[str, Any]) -> bool:
+    device_id = sc.device_id(want["device"])
+    for e in events:
+        if not isinstance(e, LedgerDeviceChanged) or e.device_id != device_id:
+            continue
+        if "change" in want and e.change != want["change"]:
+            continue
+        if "actor" in want and e.provenance.actor != want["actor"]:
+            continue
+        if want.get("field") is None and "change" in want:
+            return True
+        for ch in e.changes:
+            if ch.field == want["field"] and all(
+                getattr(ch, k) == want[k] for k in ("rule", "before", "after") if k in want
+            ):
+                return True
+    return False
+
+
+def _check_planned(sc: Scenario, events: list[Any], expected: list[dict[str, Any]], where: str) -> None:
+    items = [
+        i for e in events if e.type == "dry_run_planned" and e.sync_run_id == sc.last_dry_run for i in e.items
+    ]
+    assert len(items) == len(expected), f"{where}: planned {[(i.action, i.mdm_device_id) for i in items]}"
+    for want in expected:
+        match = [
+            i
+            for i in items
+            if i.action == want["action"]
+            and i.mdm_device_id == want.get("mdm_device_id", i.mdm_device_id)
+            and all(
+                {c.field: c.after for c in i.changes}.get(k) == v for k, v in want.get("after", {}).items()
+            )
+            and i.conflict_rule == want.get("conflict_rule", i.conflict_rule)
+        ]
+        assert match, f"{where}: no planned item {want} in {items}"
