@@ -12,11 +12,13 @@ from pydantic import ValidationError
 
 from ledger_contracts import (
     CreateDevice,
+    DeviceFieldsInput,
     DeviceObserved,
     LedgerDeviceChanged,
     ObservedDevice,
     SyncRequested,
     SyncRunStarted,
+    UpdateDevice,
     codec,
 )
 
@@ -109,3 +111,11 @@ def test_classes_exported() -> None:
     for cls in (SyncRequested, DeviceObserved, LedgerDeviceChanged):
         assert cls.model_config["frozen"] is True
         assert cls.model_config["extra"] == "forbid"
+
+
+def test_patch_keys_survive_the_wire() -> None:
+    """Only the keys a person set travel: a PATCH of one field must not clear the others."""
+    cmd = UpdateDevice(tenant_id="t", device_id=uuid.uuid4(), fields=DeviceFieldsInput(notes="x", model=None))
+    decoded = codec.decode(codec.command_adapter, codec.encode(cmd)[1])
+    assert decoded.fields.model_fields_set == {"notes", "model"}
+    assert json.loads(codec.encode(cmd)[1])["fields"] == {"notes": "x", "model": None}

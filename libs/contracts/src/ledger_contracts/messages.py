@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from .base import Contract, Event, UtcDatetime
 from .devices import LedgerDevice, MasterLinkSettings, ObservedDevice, Source
@@ -93,6 +93,13 @@ class DeviceFieldsInput(Contract):
     status: str | None = None
     notes: str | None = None
     custom_fields: dict[str, str | None] | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_keys_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # PATCH semantics survive the wire: a key that was not given is not sent, so the receiver's
+        # `model_fields_set` is exactly what the person set (an explicit null clears a field).
+        data = handler(self)
+        return {k: v for k, v in data.items() if k in self.model_fields_set}
 
 
 class CreateDevice(Event):
