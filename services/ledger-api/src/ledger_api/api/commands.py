@@ -12,7 +12,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ledger_contracts import Event, ImportDevices, UpdateDevice, codec
+from ledger_contracts import Event, UpdateDevice, codec
 
 from ..errors import ApiError, Unavailable
 from ..repositories import devices
@@ -33,11 +33,6 @@ def encode(event: Event) -> tuple[bytes, bytes]:
     if isinstance(event, UpdateDevice):
         doc = json.loads(value)
         doc["fields"] = event.fields.model_dump(mode="json", exclude_unset=True)
-        value = json.dumps(doc, separators=(",", ":")).encode()
-    elif isinstance(event, ImportDevices):  # each row carries the file's columns only (R-C2)
-        doc = json.loads(value)
-        for row, out in zip(event.rows, doc["rows"], strict=True):
-            out["fields"] = row.fields.model_dump(mode="json", exclude_unset=True)
         value = json.dumps(doc, separators=(",", ":")).encode()
     return key, value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -91,7 +92,8 @@ async def read_csv(request: Request, limit: int) -> str:
         raise invalid_csv([exc.error]) from exc
 
 
-def _rows(text: str, read: Any, *args: Any) -> Any:
+def _parse(text: str, read: Any, *args: Any) -> Any:
+    """`read(text, *args)`, a file that is not CSV at all being a 422 like any other."""
     try:
         return read(text, *args)
     except csvio.InvalidFile as exc:
@@ -144,8 +146,8 @@ class ImportStatus(BaseModel):
     updated: int | None
     unchanged: int | None
     error: dict[str, Any] | None
-    requested_at: Any = None
-    finished_at: Any = None
+    requested_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @router.post(
@@ -168,7 +170,7 @@ async def import_devices(
     the import (200), or 202 when it is not applied within the wait (GET its Location)."""
     text = await read_csv(request, state.settings.import_max_bytes)
     definitions = await custom_repo.definitions(conn, tenant)
-    file = _rows(text, csvio.read_device_file, definitions)
+    file = _parse(text, csvio.read_device_file, definitions)
     if file.rows:  # every error at once: the rows that parsed are checked against the ledger too
         view = await device_csv.ledger_view(conn, tenant, file.named_devices)
         file.errors += csvio.check_against_ledger(file, view, definitions)
@@ -304,7 +306,7 @@ async def import_usage_history(
     """Rows name a device by device_id or asset_number. Periods of one device may not overlap (with
     each other, nor in `append` mode with those recorded). Written in one transaction."""
     text = await read_csv(request, state.settings.import_max_bytes)
-    file = _rows(text, usage_history.read_usage_file, await usage_repo.devices(conn, tenant))
+    file = _parse(text, usage_history.read_usage_file, await usage_repo.devices(conn, tenant))
     if file.errors:
         raise invalid_csv(file.errors)
     async with conn.transaction():
