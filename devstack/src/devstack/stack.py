@@ -38,6 +38,9 @@ class StackConfig:
     intune_samples: list[Path] = field(default_factory=list)
     jamf_computers: int = 0
     jamf_mobiles: int = 0
+    jamf_sim_args: list[str] = field(
+        default_factory=list
+    )  # e.g. ["--versions", "v3", "--token-lifetime", "1"]
     api_port: int = 8000
     token: str = field(
         default_factory=lambda: os.environ.get("LEDGER_DEMO_TOKEN") or secrets.token_urlsafe(24)
@@ -152,7 +155,7 @@ class Stack:
     def _start_jamf_sim(self) -> None:
         argv = [sys.executable, "-m", "mdm_sim", "jamf", "--cert-dir", str(self.config.root / "certs")]
         argv += ["--computers", str(self.config.jamf_computers), "--mobiles", str(self.config.jamf_mobiles)]
-        argv += ["--seed", str(self.config.seed)]
+        argv += ["--seed", str(self.config.seed), *self.config.jamf_sim_args]
         self.sims["jamf"] = self._ready_line(self._spawn("jamf-sim", argv))
         log.info("jamf_sim.ready", base_url=self.sims["jamf"]["base_url"])
 
