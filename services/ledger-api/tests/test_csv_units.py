@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pytest
 
 from ledger_api import csvio, usage_history
-from ledger_api.api.commands import encode
 from ledger_api.custom_fields import Definition, canonical, check_values, emptied_on_update, missing_on_create
 from ledger_api.projection import decode_record, plan_batch
 from ledger_contracts import (
@@ -149,7 +148,7 @@ def test_an_import_command_carries_only_the_files_columns() -> None:
         import_id=uuid.uuid4(),
         rows=(ImportRow(row=2, fields=DeviceFieldsInput(model="X1", notes=None)),),
     )
-    decoded = codec.decode(codec.command_adapter, encode(command)[1])
+    decoded = codec.decode(codec.command_adapter, codec.encode(command)[1])
     assert decoded == command
     assert decoded.rows[0].fields.model_fields_set == {"model", "notes"}
     assert command.created_device_id(2) == decoded.created_device_id(2) != command.created_device_id(3)

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from ledger_api import listing
-from ledger_api.api.commands import encode
 from ledger_api.errors import InvalidParameter
 from ledger_api.projection import _STAGE_COLUMNS, Decoded, decode_record, plan_batch
 from ledger_api.settings import Settings
@@ -170,7 +169,7 @@ def test_the_staged_row_is_typed_with_canonical_json_documents() -> None:
 def test_an_update_command_carries_only_the_fields_set() -> None:
     fields = DeviceFieldsInput.model_validate_json(b'{"notes": null, "model": "X"}')
     command = UpdateDevice(tenant_id="acme", device_id=uuid.uuid4(), fields=fields)
-    key, value = encode(command)
+    key, value = codec.encode(command)
     decoded = codec.decode(codec.command_adapter, value)
     assert key == b"acme" and decoded == command
     assert decoded.fields.model_fields_set == {"notes", "model"}

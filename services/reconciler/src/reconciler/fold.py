@@ -138,7 +138,7 @@ class _Fold:
             return
         self.fx.runs[run.sync_run_id] = run
         run.counts["seen"] += 1
-        ledger = self._view(run)
+        ledger = self._view(run) if run.dry_run else self.ledger(run.tenant_id)
         link, mdm_id = run.master_link, msg.device.mdm_device_id
         new_id = uuid.uuid5(NS, f"device:{msg.event_id}")
         outcome = decide_observation(ledger, link, run.sync_run_id, msg.device, msg.occurred_at, new_id)
@@ -147,7 +147,8 @@ class _Fold:
         if seen is None:
             seen = self.fx.seen[run.sync_run_id] = Seen(run.sync_run_id, msg.occurred_at)
         seen.mdm_device_ids.append(mdm_id)
-        seen.seen_at = max(seen.seen_at, msg.occurred_at)
+        if msg.occurred_at > seen.seen_at:
+            seen.seen_at = msg.occurred_at
         if isinstance(outcome, Conflict) and outcome.rule == "bound_to_other_mdm_device":
             seen.reenroll.append((mdm_id, outcome.candidates[0]))  # if the old id is absent at the end
         if run.dry_run:  # plan on the fork: later devices of the run see what earlier ones would do

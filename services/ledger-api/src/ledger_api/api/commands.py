@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,7 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ledger_contracts import Event, UpdateDevice, codec
+from ledger_contracts import Event, codec
 
 from ..errors import ApiError, Unavailable
 from ..repositories import devices
@@ -21,27 +20,11 @@ from .deps import ProjectionSignal
 PUBLISH_TIMEOUT = 10.0
 
 
-def encode(event: Event) -> tuple[bytes, bytes]:
-    """`codec.encode`, except that an UpdateDevice carries only the fields the caller set.
-
-    `codec.encode` dumps every field of `DeviceFieldsInput`, so after decoding `model_fields_set`
-    holds all of them and a PATCH of one field would read as "clear all the others". Leaving the
-    unset keys out keeps the message valid for the contract and makes `model_fields_set` on the
-    reconciler's side exactly the keys of the request.
-    """
-    key, value = codec.encode(event)
-    if isinstance(event, UpdateDevice):
-        doc = json.loads(value)
-        doc["fields"] = event.fields.model_dump(mode="json", exclude_unset=True)
-        value = json.dumps(doc, separators=(",", ":")).encode()
-    return key, value
-
-
 async def publish(producer: AIOKafkaProducer | None, topic: str, event: Event) -> None:
     """Keyed by tenant (SPEC §9); returns once the broker has acknowledged the record."""
     if producer is None:
         raise Unavailable("no broker connection", code="broker_unavailable")
-    key, value = encode(event)
+    key, value = codec.encode(event)  # fields carry only the keys set (PATCH semantics)
     try:
         await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=key), PUBLISH_TIMEOUT)
     except (KafkaError, TimeoutError) as exc:

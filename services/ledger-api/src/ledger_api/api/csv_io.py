@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from ledger_contracts import ImportDevices, ImportRow, topics
+from ledger_contracts import ImportDevices, ImportRow, codec, topics
 
 from .. import csvio, usage_history
 from ..errors import ApiError, NotFound, Unprocessable
@@ -195,7 +195,7 @@ async def import_devices(
         import_id=uuid.uuid4(),
         rows=tuple(ImportRow(row=r.row, device_id=r.device_id, fields=r.fields) for r in file.rows),
     )
-    size = len(commands.encode(command)[1])
+    size = len(codec.encode(command)[1])
     if size > state.settings.max_message_bytes:
         raise TooLarge(
             f"the import makes a {size}-byte command, more than {state.settings.max_message_bytes}: "
