@@ -7,6 +7,7 @@ processing the same batch against the same state again produces byte-identical e
 
 from __future__ import annotations
 
+import operator
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -202,8 +203,8 @@ def needs(
 
 
 def canonical(records: list[Record]) -> list[Record]:
-    """The batch in a canonical order: each stretch of consecutive observations sorted by (run,
-    MDM id). Which of two devices of one run competing for one key or asset number gets it, and
+    """The batch in a canonical order: each stretch of consecutive observations sorted by (MDM id,
+    run). Which of two devices of one run competing for one key or asset number gets it, and
     so the final ledger, no longer depends on the order a connector happened to publish them in.
     Other messages keep their place: a run's start, its end and commands are barriers."""
     out: list[Record] = []
@@ -218,6 +219,5 @@ def canonical(records: list[Record]) -> list[Record]:
     return out + sorted(stretch, key=_observation_order)
 
 
-def _observation_order(rec: Record) -> tuple[int, str]:
-    msg = rec.message
-    return (msg.sync_run_id.int, msg.device.mdm_device_id)  # type: ignore[attr-defined]
+# MDM id first (the run id only breaks ties of two runs in one stretch); attrgetter runs in C.
+_observation_order = operator.attrgetter("message.device.mdm_device_id", "message.sync_run_id")

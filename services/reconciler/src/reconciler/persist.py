@@ -161,11 +161,11 @@ async def _write_devices(conn: asyncpg.Connection, fx: Effects) -> None:
 
 
 async def _write_seen(conn: asyncpg.Connection, fx: Effects) -> None:
-    if fx.seen:
-        await conn.copy_records_to_table(
-            "run_seen",
-            schema_name="reconciler",
-            records=[
+    if fx.seen:  # one row per run of the batch (its MDM ids as an array): a plain INSERT
+        await conn.executemany(
+            "INSERT INTO reconciler.run_seen (sync_run_id, seen_at, mdm_device_ids, reenroll_ids, "
+            "reenroll_candidates) VALUES ($1, $2, $3, $4, $5)",
+            [
                 (
                     s.sync_run_id,
                     s.seen_at,
@@ -175,7 +175,6 @@ async def _write_seen(conn: asyncpg.Connection, fx: Effects) -> None:
                 )
                 for s in fx.seen.values()
             ],
-            columns=("sync_run_id", "seen_at", "mdm_device_ids", "reenroll_ids", "reenroll_candidates"),
         )
     for tenant, integration, keep in fx.prune_seen:
         await conn.execute(_PRUNE_SEEN, tenant, integration, keep)

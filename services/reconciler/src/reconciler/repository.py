@@ -88,14 +88,16 @@ SELECT d.device_id, d.doc FROM unnest($2::text[]) AS p(prefix),
   LATERAL (SELECT device_id, doc FROM reconciler.devices
            WHERE tenant_id = $1 AND asset_key >= p.prefix AND asset_key < p.prefix || chr(1114111)) d
 """
-_LOAD_OPEN_CONFLICTS = """
-SELECT c.* FROM unnest($2::text[], $3::text[]) AS k(i, m),
-  LATERAL (SELECT * FROM reconciler.conflicts
-           WHERE tenant_id = $1 AND integration_id = k.i AND mdm_device_id = k.m AND status = 'open') c
-"""
-_LOAD_IGNORED = """
-SELECT g.integration_id, g.mdm_device_id FROM unnest($2::text[], $3::text[]) AS k(i, m)
-  JOIN reconciler.ignored g ON g.tenant_id = $1 AND g.integration_id = k.i AND g.mdm_device_id = k.m
+# Per unbound MDM device: its open conflict (R-M9) and whether a person chose to ignore it, in one
+# round trip (a no-change re-sync asks this for every device that conflicted last time).
+_LOAD_UNBOUND_STATE = """
+SELECT k.i AS key_integration, k.m AS key_mdm, g.mdm_device_id IS NOT NULL AS ignored, c.*
+FROM unnest($2::text[], $3::text[]) AS k(i, m)
+LEFT JOIN reconciler.ignored g ON g.tenant_id = $1 AND g.integration_id = k.i AND g.mdm_device_id = k.m
+LEFT JOIN LATERAL (SELECT * FROM reconciler.conflicts
+                   WHERE tenant_id = $1 AND integration_id = k.i AND mdm_device_id = k.m
+                     AND status = 'open') c ON true
+WHERE g.mdm_device_id IS NOT NULL OR c.conflict_id IS NOT NULL
 """
 # R-M10: bound devices of the integration the run did not report. EXCEPT is always hashed or
 # sorted: run_seen grows from empty within seconds, and with stale statistics an anti-join could
@@ -213,15 +215,13 @@ class PgStore:
         """Open conflicts, ignores, keys and R-J3 chains: only for devices not found by binding."""
         if unbound:
             keys = ([i for i, _ in unbound], [m for _, m in unbound])
-            for r in await self.conn.fetch(_LOAD_OPEN_CONFLICTS, tenant, *keys):
-                if (c := conflict_record(r)) is not None:
+            for r in await self.conn.fetch(_LOAD_UNBOUND_STATE, tenant, *keys):
+                if r["ignored"]:
+                    ledger.ignored.add((r["key_integration"], r["key_mdm"]))
+                if r["conflict_id"] is not None and (c := conflict_record(r)) is not None:
                     ledger.put_conflict(c)
                     if c.key not in n.observed:  # a re-enrollment applies its snapshot: R-J3 needs
                         add_wanted(n, c.link, c.observed)  # the asset number's owners, like a sync
-            ledger.ignored.update(
-                (r["integration_id"], r["mdm_device_id"])
-                for r in await self.conn.fetch(_LOAD_IGNORED, tenant, *keys)
-            )
         serials: set[str] = set()
         assets: set[str] = set(n.asset_keys)
         chains: set[str] = set()

@@ -28,7 +28,7 @@ CREATE TABLE reconciler.ignored (
 );
 
 -- The MDM ids each run reported, one row per consumed batch (arrays: 100,000 devices are 20 rows,
--- COPYed in a few milliseconds). A run's rows are read once it completes (which bound devices it
+-- one INSERT per batch). A run's rows are read once it completes (which bound devices it
 -- did not report: R-M10; which old MDM ids left: re-enrollment) and kept until the integration's
 -- next complete run, because they date when a device was last seen: a no-change re-sync writes no
 -- device row. UNLOGGED: cheap to fill; a crash that empties it shows as fewer ids than the run
