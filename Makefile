@@ -30,6 +30,7 @@ test: $(VENV) lint
 lint: $(VENV)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
 
 unit: $(VENV)
 	.venv/bin/pytest -m unit $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""What every MDM connector shares (filled in by the connector-kit work)."""

@@ -1,0 +1,1 @@
+"""The administrators web console (server-rendered, public HTTP API only)."""
