@@ -13,7 +13,8 @@ MdmKind = Literal["intune", "jamf_pro"]
 Source = Literal["manual", "intune", "jamf_pro"]
 
 # R-M1: which MDM value is compared with which ledger field.
-MdmMatchKey = Literal["serial_number", "uuid"]
+# R-M15: the MDM's device name may be compared too (trimmed, case-insensitive; shared names are R-M9).
+MdmMatchKey = Literal["serial_number", "uuid", "device_name"]
 LedgerMatchKey = Literal["serial_number", "asset_number"]
 # R-I5 (and SPEC §3 for Jamf, after the asset tag).
 AssetNumberSource = Literal["uuid", "device_name"]
@@ -57,6 +58,11 @@ class MasterLinkSettings(Contract):
     mdm_kind: MdmKind
     matching_key: MatchingKey = MatchingKey()
     asset_number_source: AssetNumberSource = "uuid"
+    # R-M12: the master link's generation, from a counter per (tenant, integration) that the API
+    # raises when a link is created, its matching settings change, or it is unlinked. Everything
+    # done for the link carries it, so the reconciler applies link work in the order the API
+    # accepted it and refuses superseded work. 0 = sent by a producer that predates R-M12.
+    generation: int = Field(0, ge=0)
 
 
 class MdmOnlyFields(Contract):

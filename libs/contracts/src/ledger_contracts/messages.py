@@ -36,11 +36,24 @@ SyncRequestMessage = Annotated[SyncRequested, Field(discriminator="type")]
 # --- mdm.snapshots.v1: connectors -> reconciler -----------------------------------------------
 
 
+class RecordIssue(Contract):
+    """R-M14: what an MDM sent wrong in one record. A `warning` emptied one field and kept the
+    device; `skipped` dropped a record with no usable id. Never holds a secret."""
+
+    kind: Literal["warning", "skipped"]
+    mdm_device_id: str | None = None  # None when the record had no usable id
+    field: str | None = None  # the MDM's field name (e.g. "enrolledDateTime")
+    reason: str = Field(min_length=1, max_length=500)
+
+
 class SyncRunStarted(Event):
     type: Literal["sync_run_started"] = "sync_run_started"
     sync_run_id: uuid.UUID
     master_link: MasterLinkSettings
     dry_run: bool = False
+    # R-M13: a connector killed or stopped mid-pull starts the same run again under a new attempt;
+    # the reconciler counts each MDM device of the run once across attempts.
+    attempt_id: uuid.UUID | None = None
 
 
 class DeviceObserved(Event):
@@ -48,6 +61,8 @@ class DeviceObserved(Event):
     sync_run_id: uuid.UUID
     integration_id: str
     device: ObservedDevice
+    attempt_id: uuid.UUID | None = None
+    warnings: tuple[RecordIssue, ...] = ()  # R-M14: fields emptied because the MDM sent them malformed
 
 
 class SyncRunCompleted(Event):
@@ -61,6 +76,11 @@ class SyncRunCompleted(Event):
     # Records the connector could not translate (malformed): the run is complete for every other
     # device, but R-M10 must not mark a device missing only because its record was unreadable.
     devices_skipped: int = Field(0, ge=0)
+    attempt_id: uuid.UUID | None = None
+    # R-M14: the skipped records and field warnings of the run (the first 1,000; the counts are
+    # exact). Warnings of a device also ride on its `DeviceObserved`.
+    skipped: tuple[RecordIssue, ...] = Field((), max_length=1000)
+    devices_with_warnings: int = Field(0, ge=0)
 
 
 class SyncRunFailed(Event):
@@ -71,6 +91,7 @@ class SyncRunFailed(Event):
     integration_id: str
     devices_observed: int = Field(ge=0)
     error: str  # a human-readable reason; never contains a secret
+    attempt_id: uuid.UUID | None = None
 
 
 SnapshotMessage = Annotated[
@@ -144,6 +165,18 @@ class UnlinkMasterLink(Event):
     integration_id: str
     keep_devices: bool
     actor: str = "api"
+    generation: int = Field(0, ge=0)  # R-M12: the generation this unlink ends (the link's last + 1)
+
+
+class MasterLinkChanged(Event):
+    """R-M12: a master link was created, or its matching settings were changed (after a planned
+    dry run, R-A2). Carries the new generation; sync runs of older generations are then refused,
+    runs of this generation that arrive first wait for it."""
+
+    type: Literal["master_link_changed"] = "master_link_changed"
+    change: Literal["created", "settings_changed"]
+    master_link: MasterLinkSettings
+    actor: str = "api"
 
 
 class ImportRow(Contract):
@@ -173,7 +206,13 @@ _IMPORT_NAMESPACE = uuid.UUID("3b0d7c1e-9f55-4a8e-8a43-5f1c0e2d9a17")
 
 
 CommandMessage = Annotated[
-    CreateDevice | UpdateDevice | DeleteDevice | ResolveConflict | UnlinkMasterLink | ImportDevices,
+    CreateDevice
+    | UpdateDevice
+    | DeleteDevice
+    | ResolveConflict
+    | UnlinkMasterLink
+    | ImportDevices
+    | MasterLinkChanged,
     Field(discriminator="type"),
 ]
 
@@ -224,6 +263,8 @@ class SyncRunCounts(Contract):
     conflicts: int = 0
     missing: int = 0
     errors: int = 0
+    skipped: int = 0  # R-M14: records the connector could not read (no usable id)
+    warnings: int = 0  # R-M14: devices kept with one or more fields emptied
 
 
 class SyncRunSummary(Event):
@@ -233,13 +274,17 @@ class SyncRunSummary(Event):
     sync_run_id: uuid.UUID
     master_link_id: str
     integration_id: str
-    status: Literal["running", "completed", "failed"]
+    # "refused" (R-M12): the run belonged to a removed or superseded master-link generation; it
+    # bound, unbound and deleted nothing; `error` says why.
+    status: Literal["running", "completed", "failed", "refused"]
     dry_run: bool = False
     counts: SyncRunCounts = SyncRunCounts()
     reported_total: int | None = None
     started_at: UtcDatetime | None = None
     finished_at: UtcDatetime | None = None
     error: str | None = None
+    generation: int = Field(0, ge=0)
+    issues: tuple[RecordIssue, ...] = Field((), max_length=1000)  # R-M14: first 1,000 warnings/skips
 
 
 class ConflictRecorded(Event):
