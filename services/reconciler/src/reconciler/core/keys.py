@@ -9,31 +9,9 @@ from __future__ import annotations
 
 import re
 
-# Compared after normalise(): upper case, no whitespace. Sources: research/intune-graph-api.md §6.
-PLACEHOLDERS: frozenset[str] = frozenset(
-    {
-        "0",
-        "-1",
-        "TOBEFILLEDBYO.E.M.",
-        "TOBEFILLEDBYOEM",
-        "DEFAULTSTRING",
-        "SYSTEMSERIALNUMBER",
-        "CHASSISSERIALNUMBER",
-        "NOTSPECIFIED",
-        "NOTAVAILABLE",
-        "NOTAPPLICABLE",
-        "NONE",
-        "NULL",
-        "N/A",
-        "NA",
-        "UNKNOWN",
-        "INVALID",
-        "OEM",
-        "0123456789",
-        "123456789",
-        "[REDACTED]",
-    }
-)
+# Compared after normalise() (upper case, no whitespace): the one list, shared with the connectors.
+from ledger_contracts.placeholders import SERIAL_PLACEHOLDERS as PLACEHOLDERS
+
 _WS = re.compile(r"\s+")
 _REPEATED = re.compile(r"^(.)\1+$")  # "00000000", "XXXXXXXX": one character repeated
 
