@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from devstack import infra, testing
-from ledger_api.api.app import build_app
+from ledger_api.app import build_app
 from ledger_api.settings import Settings
 from reconciler.service import build_app as build_reconciler
 from reconciler.settings import Settings as ReconcilerSettings

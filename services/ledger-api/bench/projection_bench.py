@@ -23,11 +23,15 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from devstack import infra, testing
-from ledger_api import db, listing
-from ledger_api.consumer import ProjectionConsumer
+from ledger_api.adapters import db
+from ledger_api.adapters.repositories import device_listing as listing
 from ledger_api.observability import Metrics
-from ledger_api.testing import device_changed
+from ledger_api.projection.consumer import ProjectionConsumer
 from ledger_contracts import codec, topics
+
+# The message builders are test code (tests/ledger_api_testing.py), not part of the package.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+from ledger_api_testing import device_changed
 
 
 def synthetic(n: int, tenants: int) -> list[tuple[bytes, bytes]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from fastapi import FastAPI
 
 from devstack.testing import wait_for
-from ledger_api.api.app import build_app
+from ledger_api.app import build_app
 from ledger_api.settings import Settings
 from ledger_contracts import Event, codec, topics
+
+# The tests' message builders (`ledger_api_testing.py`, beside this file) are test code, not part of
+# the shipped package; with --import-mode=importlib this directory is not on sys.path by itself.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 
 TOKENS = {"acme": "acme-token-0123456789", "globex": "globex-token-0123456789"}
 

@@ -1,4 +1,6 @@
-"""Builders of `ledger.changes.v1` messages, for this service's tests and for demos (no I/O)."""
+"""Builders of `ledger.changes.v1` messages for this service's tests and benchmarks (no I/O).
+
+Test code: it lives beside the tests, not in the shipped `ledger_api` package."""
 
 from __future__ import annotations
 
@@ -28,19 +30,26 @@ def device(
     bound_to: tuple[str, str] | None = None,
     **fields: Any,
 ) -> LedgerDevice:
-    """A device state; `bound_to=(integration_id, mdm_device_id)` binds it to an Intune device."""
+    """A device state; `bound_to=(integration_id, mdm_device_id)` binds it to an MDM device of the
+    device's `source` (`intune` or `jamf_pro`; a bound device given no source is an Intune one)."""
     binding = mdm = None
     source = fields.pop("source", "manual")
     if bound_to is not None:
-        binding = Binding(integration_id=bound_to[0], mdm_kind="intune", mdm_device_id=bound_to[1])
-        mdm = MdmOnlyFields(
-            device_name=fields.pop("device_name", f"PC-{bound_to[1][:6]}"),
-            mdm_device_id=bound_to[1],
-            registration_status="registered",
-            disk_capacity_gb=fields.pop("disk_capacity_gb", 256.0),
-            enrolled_at=T0 - timedelta(days=30),
-        )
-        source = "intune" if source == "manual" else source
+        kind = "intune" if source == "manual" else source
+        if kind not in ("intune", "jamf_pro"):
+            raise ValueError(f"a bound device's source must be intune or jamf_pro, not {source!r}")
+        binding = Binding(integration_id=bound_to[0], mdm_kind=kind, mdm_device_id=bound_to[1])
+        common: dict[str, Any] = {
+            "device_name": fields.pop("device_name", f"PC-{bound_to[1][:6]}"),
+            "mdm_device_id": bound_to[1],
+            "disk_capacity_gb": fields.pop("disk_capacity_gb", 256.0),
+            "enrolled_at": T0 - timedelta(days=30),
+        }
+        if kind == "intune":
+            mdm = MdmOnlyFields(**common, registration_status="registered")
+        else:  # Jamf Pro: ids are "computer:<id>" / "mobile:<id>"
+            mdm = MdmOnlyFields(**common, jamf_id=bound_to[1].rsplit(":", 1)[-1], management_status="managed")
+        source = kind
     return LedgerDevice(
         device_id=device_id,
         tenant_id=tenant_id,

@@ -11,8 +11,8 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from ledger_api.credentials import IntuneCredentials, JamfCredentials, credentials_adapter
-from ledger_api.crypto import KeyRing, SecretsKeyError
+from ledger_api.domain.credentials import IntuneCredentials, JamfCredentials, credentials_adapter
+from ledger_api.domain.crypto import KeyRing, SecretsKeyError
 from ledger_api.scheduler import next_daily_run
 
 pytestmark = pytest.mark.unit

@@ -8,9 +8,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from ledger_api_testing import T0, device_changed
 
 from devstack.testing import wait_for
-from ledger_api.testing import T0, device_changed
 from ledger_contracts import (
     CommandRejected,
     ConflictRecorded,

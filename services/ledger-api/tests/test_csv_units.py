@@ -9,9 +9,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from ledger_api import csvio, usage_history
-from ledger_api.custom_fields import Definition, canonical, check_values, emptied_on_update, missing_on_create
-from ledger_api.projection import decode_record, plan_batch
+from ledger_api.domain import device_csv as csvio
+from ledger_api.domain import usage_history
+from ledger_api.domain.custom_fields import (
+    Definition,
+    canonical,
+    check_values,
+    emptied_on_update,
+    missing_on_create,
+)
+from ledger_api.projection.decode import decode_record
+from ledger_api.projection.plan import plan_batch
 from ledger_contracts import (
     EDITABLE_FIELDS,
     CommandRejected,

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from ledger_api_testing import device_changed
 
 from devstack.testing import wait_for
-from ledger_api import csvio
-from ledger_api.testing import device_changed
+from ledger_api.domain import device_csv as csvio
 from ledger_contracts import CommandRejected, ImportDevices, MdmOnlyFields, ObservedDevice, codec, topics
 
 pytestmark = pytest.mark.integration

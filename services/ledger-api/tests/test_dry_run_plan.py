@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from ledger_api_testing import sync_run_summary
 
-from ledger_api.testing import sync_run_summary
 from ledger_contracts import DryRunPlanned, FieldChange, ObservedDevice, PlannedChange
 
 pytestmark = pytest.mark.integration

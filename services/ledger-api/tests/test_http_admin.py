@@ -15,14 +15,15 @@ import asyncpg
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from ledger_api_testing import sync_run_summary
 from pydantic import SecretStr
 
 from devstack.testing import wait_for
-from ledger_api import bootstrap, db
-from ledger_api.api.app import build_app
-from ledger_api.crypto import KeyRing
+from ledger_api import bootstrap
+from ledger_api.adapters import db
+from ledger_api.app import build_app
+from ledger_api.domain.crypto import KeyRing
 from ledger_api.settings import Settings
-from ledger_api.testing import sync_run_summary
 from ledger_contracts import SyncRequested, UnlinkMasterLink, codec, topics
 
 pytestmark = pytest.mark.integration

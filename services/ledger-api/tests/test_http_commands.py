@@ -12,8 +12,8 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from ledger_api_testing import T0, device_changed, sync_run_summary
 
-from ledger_api.testing import T0, device_changed, sync_run_summary
 from ledger_contracts import (
     CreateDevice,
     DeleteDevice,

@@ -6,9 +6,9 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from ledger_api_testing import T0, device_changed, sync_run_summary
 
-from ledger_api import listing
-from ledger_api.testing import T0, device_changed, sync_run_summary
+from ledger_api.adapters.repositories import device_listing as listing
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import dataclasses
 import asyncpg
 import pytest
 
-from ledger_api import db
+from ledger_api.adapters import db
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,9 @@ def test_every_sql_file_is_a_numbered_migration() -> None:
     from importlib import resources
 
     files = sorted(
-        e.name for e in (resources.files("ledger_api") / "migrations").iterdir() if e.name.endswith(".sql")
+        e.name
+        for e in (resources.files("ledger_api.adapters") / "migrations").iterdir()
+        if e.name.endswith(".sql")
     )
     loaded = db.load_migrations()
     assert [f"{m.version:04d}_{m.name}.sql" for m in loaded] == files

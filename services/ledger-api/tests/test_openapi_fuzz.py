@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ledger_api.api.app import build_app
+from ledger_api.app import build_app
 from ledger_api.settings import Settings
 
 pytestmark = pytest.mark.integration

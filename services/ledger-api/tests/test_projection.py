@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
+from ledger_api_testing import T0, device_changed, sync_run_summary
 
 from devstack.testing import wait_for
-from ledger_api.testing import T0, device_changed, sync_run_summary
 from ledger_contracts import codec, topics
 
 pytestmark = pytest.mark.integration
@@ -217,8 +217,9 @@ async def test_sync_run_summaries_never_overwrite_a_terminal_status(app, publish
 async def test_records_below_the_stored_offset_are_skipped(database_url) -> None:
     """The same batch handed to project_batch twice is applied once (redelivery after a crash
     between the database commit and the Kafka commit)."""
-    from ledger_api import db as dbmod
-    from ledger_api.projection import decode_record, project_batch
+    from ledger_api.adapters import db as dbmod
+    from ledger_api.projection.decode import decode_record
+    from ledger_api.projection.write import project_batch
 
     class Rec:
         def __init__(self, offset: int, value: bytes) -> None:

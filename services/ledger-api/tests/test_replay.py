@@ -15,9 +15,9 @@ import uuid
 
 import asyncpg
 import pytest
+from ledger_api_testing import device_changed
 
-from ledger_api import replay
-from ledger_api.testing import device_changed
+from ledger_api.projection import replay
 from ledger_contracts import MdmOnlyFields, ObservedDevice
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from ledger_api import bootstrap, db
+from ledger_api import bootstrap
+from ledger_api.adapters import db
 from ledger_api.errors import Unavailable
 from ledger_api.scheduler import Scheduler
 from ledger_api.sync_requests import SyncRequests

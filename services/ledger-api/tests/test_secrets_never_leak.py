@@ -16,7 +16,7 @@ import structlog
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from ledger_api.crypto import KeyRing
+from ledger_api.domain.crypto import KeyRing
 from ledger_api.observability import configure_logging
 from ledger_api.settings import Settings
 from ledger_contracts import codec, topics

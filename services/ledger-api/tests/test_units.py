@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from ledger_api_testing import T0, device_changed, sync_run_summary
 
-from ledger_api import listing
+from ledger_api.adapters.repositories import device_listing as listing
 from ledger_api.errors import InvalidParameter
-from ledger_api.projection import _STAGE_COLUMNS, Decoded, decode_record, plan_batch
+from ledger_api.projection.decode import STAGE_COLUMNS as _STAGE_COLUMNS
+from ledger_api.projection.decode import Decoded, decode_record
+from ledger_api.projection.plan import plan_batch
 from ledger_api.settings import Settings
-from ledger_api.testing import T0, device_changed, sync_run_summary
 from ledger_contracts import DeviceFieldsInput, UpdateDevice, codec
 
 pytestmark = pytest.mark.unit
@@ -188,8 +190,16 @@ def test_settings_accept_socket_and_sqlalchemy_style_urls(monkeypatch) -> None:
 
 def test_the_pure_modules_do_no_io() -> None:
     src = Path(__file__).parents[1] / "src" / "ledger_api"
-    for name in ("listing.py", "errors.py", "testing.py"):
-        tree = ast.parse((src / name).read_text())
+    pure = [
+        src / "adapters" / "repositories" / "device_listing.py",
+        src / "errors.py",
+        src / "projection" / "decode.py",
+        src / "projection" / "plan.py",
+        *sorted((src / "domain").glob("*.py")),
+        Path(__file__).parent / "ledger_api_testing.py",
+    ]
+    for name in pure:
+        tree = ast.parse(name.read_text())
         imported = {
             alias.name.split(".")[0]
             for node in ast.walk(tree)
@@ -197,3 +207,14 @@ def test_the_pure_modules_do_no_io() -> None:
             for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
         }
         assert not imported & {"asyncpg", "aiokafka", "fastapi", "httpx", "socket"}, name
+
+
+def test_the_builder_binds_a_device_to_an_mdm_of_its_own_source() -> None:
+    """Issue 14: a `jamf_pro` device built with `bound_to` gets a Jamf Pro binding, not an Intune one."""
+    jamf = device_changed("acme", uuid.uuid4(), 1, bound_to=("int-jamf-1", "computer:7"), source="jamf_pro")
+    assert jamf.device is not None and jamf.device.binding is not None and jamf.device.mdm is not None
+    assert jamf.device.binding.mdm_kind == "jamf_pro" and jamf.device.source == "jamf_pro"
+    assert jamf.device.mdm.jamf_id == "7" and jamf.device.mdm.registration_status is None
+    intune = device_changed("acme", uuid.uuid4(), 1, bound_to=("int-intune-1", "m-1"))
+    assert intune.device is not None and intune.device.binding is not None
+    assert intune.device.binding.mdm_kind == "intune" and intune.device.source == "intune"

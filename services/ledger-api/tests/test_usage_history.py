@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-
-from ledger_api.testing import device_changed
+from ledger_api_testing import device_changed
 
 pytestmark = pytest.mark.integration
 

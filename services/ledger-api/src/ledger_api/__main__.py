@@ -7,14 +7,14 @@ import sys
 
 import uvicorn
 
-from .api.app import build_app
+from .app import build_app
 from .observability import configure_logging
 from .settings import Settings
 
 
 def main() -> None:
     if sys.argv[1:2] == ["replay"]:
-        from . import replay
+        from .projection import replay
 
         sys.exit(replay.main(sys.argv[2:]))
     settings = Settings()  # type: ignore[call-arg]  # database_url comes from the environment

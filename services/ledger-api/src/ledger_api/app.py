@@ -19,19 +19,14 @@ from fastapi import FastAPI
 
 from ledger_contracts import Event, topics
 
-from .. import bootstrap, db
-from ..consumer import ProjectionConsumer
-from ..crypto import KeyRing
-from ..observability import Metrics, RequestContextMiddleware
-from ..repositories import integrations as integrations_repo
-from ..scheduler import Clock, Scheduler, utc_clock
-from ..settings import Settings
-from ..sync_requests import SyncRequests
-from . import (
+from . import bootstrap
+from .adapters import db
+from .adapters.repositories import integrations as integrations_repo
+from .api import (
     commands,
     conflicts,
-    csv_io,
     custom_fields,
+    device_csv,
     devices,
     integrations,
     master_links,
@@ -39,8 +34,14 @@ from . import (
     plans,
     sync,
 )
-from .deps import AppState, ProjectionSignal
-from .responses import LedgerJSONResponse, install_error_handlers
+from .api.deps import AppState, ProjectionSignal
+from .api.responses import LedgerJSONResponse, install_error_handlers
+from .domain.crypto import KeyRing
+from .observability import Metrics, RequestContextMiddleware
+from .projection.consumer import ProjectionConsumer
+from .scheduler import Clock, Scheduler, utc_clock
+from .settings import Settings
+from .sync_requests import SyncRequests
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +129,7 @@ def build_app(
     app.state.ledger = state
     install_error_handlers(app)
     app.include_router(ops.router)
-    app.include_router(csv_io.router)  # before devices: /v1/devices/export.csv is not a device id
+    app.include_router(device_csv.router)  # before devices: /v1/devices/export.csv is not a device id
     app.include_router(devices.router)
     app.include_router(custom_fields.router)
     app.include_router(conflicts.router)

@@ -42,10 +42,10 @@ from pydantic import (
 
 from ledger_contracts import MasterLinkSettings, MdmKind, utcnow
 
-from .credentials import IntuneCredentials, JamfCredentials
-from .crypto import KeyRing
-from .repositories import integrations as integrations_repo
-from .repositories import master_links as master_links_repo
+from .adapters.repositories import integrations as integrations_repo
+from .adapters.repositories import master_links as master_links_repo
+from .domain.credentials import IntuneCredentials, JamfCredentials
+from .domain.crypto import KeyRing
 from .scheduler import next_daily_run
 
 log = structlog.get_logger(__name__)

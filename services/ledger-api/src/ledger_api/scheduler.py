@@ -21,8 +21,8 @@ import structlog
 
 from ledger_contracts import MasterLinkSettings
 
+from .adapters.repositories import master_links
 from .errors import Unavailable
-from .repositories import master_links
 
 log = structlog.get_logger(__name__)
 

@@ -21,9 +21,9 @@ import structlog
 
 from ledger_contracts import EncryptedCredentials, Event, MasterLinkSettings, SyncRequested
 
-from .crypto import KeyRing, SecretsKeyError
+from .adapters.repositories import integrations, sync_runs
+from .domain.crypto import KeyRing, SecretsKeyError
 from .observability import Metrics
-from .repositories import integrations, sync_runs
 
 log = structlog.get_logger(__name__)
 

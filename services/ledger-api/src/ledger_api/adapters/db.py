@@ -39,9 +39,9 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asy
 
 
 def load_migrations() -> list[Migration]:
-    """Every `NNNN_name.sql` shipped in `ledger_api/migrations`, in order."""
+    """Every `NNNN_name.sql` shipped in `ledger_api/adapters/migrations`, in order."""
     found = []
-    for entry in (resources.files("ledger_api") / "migrations").iterdir():
+    for entry in (resources.files("ledger_api.adapters") / "migrations").iterdir():
         m = re.fullmatch(r"(\d{4})_([a-z0-9_]+)\.sql", entry.name)
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))

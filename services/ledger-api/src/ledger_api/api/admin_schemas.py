@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ledger_contracts import MatchingKey
 
-from ..credentials import IntuneCredentials, JamfCredentials
+from ..domain.credentials import IntuneCredentials, JamfCredentials
 from .schemas import SyncRun
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]

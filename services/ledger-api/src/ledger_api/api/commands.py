@@ -13,8 +13,8 @@ from aiokafka.errors import KafkaError
 
 from ledger_contracts import Event, codec
 
+from ..adapters.repositories import devices
 from ..errors import ApiError, Unavailable
-from ..repositories import devices
 from .deps import ProjectionSignal
 
 PUBLISH_TIMEOUT = 10.0

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ledger_contracts import ResolveConflict, topics
 
+from ..adapters.repositories import conflicts as repo
 from ..errors import Conflict, InvalidParameter, NotFound, Unprocessable
-from ..repositories import conflicts as repo
 from . import commands
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse

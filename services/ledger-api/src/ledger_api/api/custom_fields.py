@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_contracts import DeviceFieldsInput
 
-from .. import custom_fields as rules
+from ..adapters.repositories import custom_fields as repo
+from ..domain import custom_fields as rules
 from ..errors import Conflict, Unprocessable
-from ..repositories import custom_fields as repo
 from .deps import Conn, Tenant, current_tenant
 from .responses import LedgerJSONResponse
 from .schemas import ErrorBody

@@ -12,12 +12,12 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..adapters.repositories import tenants
 from ..bootstrap import token_hash
-from ..consumer import ProjectionConsumer
-from ..crypto import KeyRing
+from ..domain.crypto import KeyRing
 from ..errors import InvalidParameter, Unauthorized
 from ..observability import Metrics
-from ..repositories import tenants
+from ..projection.consumer import ProjectionConsumer
 from ..scheduler import Clock, Scheduler, utc_clock
 from ..settings import Settings
 from ..sync_requests import SyncRequests

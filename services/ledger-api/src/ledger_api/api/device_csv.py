@@ -19,11 +19,12 @@ from pydantic import BaseModel
 
 from ledger_contracts import ImportDevices, ImportRow, codec, topics
 
-from .. import csvio, usage_history
+from ..adapters.repositories import custom_fields as custom_repo
+from ..adapters.repositories import device_csv
+from ..adapters.repositories import usage_history as usage_repo
+from ..domain import device_csv as csvio
+from ..domain import usage_history
 from ..errors import ApiError, NotFound, Unprocessable
-from ..repositories import custom_fields as custom_repo
-from ..repositories import device_csv
-from ..repositories import usage_history as usage_repo
 from . import commands
 from .deps import Conn, State, Tenant, current_tenant
 from .responses import LedgerJSONResponse

@@ -19,9 +19,9 @@ from ledger_contracts import (
     topics,
 )
 
-from .. import listing
+from ..adapters.repositories import device_listing as listing
+from ..adapters.repositories import devices
 from ..errors import Conflict, InvalidParameter, NotFound, Unprocessable
-from ..repositories import devices
 from . import commands, custom_fields
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request, Response
 
+from ..adapters.repositories import integrations
 from ..errors import Conflict, NotFound, Unavailable
-from ..repositories import integrations
 from .admin_schemas import Integration, IntegrationList, NewIntegration
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse

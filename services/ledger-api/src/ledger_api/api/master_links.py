@@ -10,8 +10,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ledger_contracts import MasterLinkSettings, UnlinkMasterLink, topics
 
+from ..adapters.repositories import integrations, master_links, tenants
 from ..errors import Conflict, NotFound
-from ..repositories import integrations, master_links, tenants
 from ..scheduler import next_daily_run
 from . import commands
 from .admin_schemas import MasterLink, MasterLinkCreated, MasterLinkList, NewMasterLink, UnlinkAccepted

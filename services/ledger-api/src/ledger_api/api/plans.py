@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
+from ..adapters.repositories import dry_runs
 from ..errors import InvalidParameter, NotFound
-from ..repositories import dry_runs
 from .deps import Conn, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
 from .schemas import ErrorBody

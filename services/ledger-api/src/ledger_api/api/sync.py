@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from ..adapters.repositories import sync_runs
 from ..errors import InvalidParameter, NotFound
-from ..repositories import sync_runs
 from .deps import Conn, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
 from .schemas import ErrorBody, SyncRun, SyncRunPage

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from .csvio import RowError, asset_key, blank, records
+from .device_csv import RowError, asset_key, blank, records
 
 COLUMNS: tuple[str, ...] = ("device_id", "asset_number", "user", "from", "to")
 Mode = Literal["replace", "append"]

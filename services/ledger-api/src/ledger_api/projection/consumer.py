@@ -24,8 +24,9 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from ledger_contracts import topics
 
-from .observability import Metrics
-from .projection import Decoded, Poison, dead_letter_headers, decode_record, project_batch, stored_offsets
+from ..observability import Metrics
+from .decode import Decoded, Poison, dead_letter_headers, decode_record
+from .write import project_batch, stored_offsets
 
 log = structlog.get_logger(__name__)
 

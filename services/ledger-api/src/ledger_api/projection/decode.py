@@ -1,33 +1,22 @@
-"""Projecting `ledger.changes.v1` into PostgreSQL (SPEC §7 R-E3, R-E4).
+"""Decoding `ledger.changes.v1` records (pure): each Kafka record becomes a `Decoded` — a device
+change staged as a `StagedChange` row, a sync-run summary, another projected message, or poison.
 
-Two halves: a pure one (`decode_record`, `plan_batch`) that turns Kafka records into what must be
-written, and `project_batch`, which writes one batch in one transaction:
-
-* records below the partition's stored `next_offset` were projected already and are skipped;
-* a device row is written only by a newer version (`WHERE devices.version < excluded.version`),
-  and a tombstone keeps the version of a deleted device, so redelivered or reordered changes
-  never move a device back in time nor resurrect it;
-* history is keyed by event id and by (device, version): a duplicate adds nothing;
-* a sync run's terminal status is never overwritten;
-* the new offsets are stored in the same transaction.
-
-Bulk path: the batch is COPYed into a temporary table (typed columns, small JSON documents) and
-applied by one statement (`_APPLY`), so 5,000 changes cost five round trips rather than 5,000.
+`StagedChange` is one row of the `stage_changes` temporary table (write.py), in its column order:
+typed columns and small JSON documents, COPYed as they are. Code reads it by name.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, Protocol
 
-import asyncpg
 from pydantic import TypeAdapter
 
 from ledger_contracts import FieldChange, LedgerDeviceChanged, SyncRunSummary, codec
 
-from .projection_events import OTHER_MESSAGES, Positioned, project_events
+from .events import OTHER_MESSAGES, Positioned
 
 CONSUMER_NAME = "ledger-api"
 
@@ -50,30 +39,60 @@ class Poison:
     error: str
 
 
+class StagedChange(NamedTuple):
+    """One device change as a row of `stage_changes` (its column order: `STAGE_COLUMNS`).
+
+    Small on purpose: one wide JSON document per row would be TOASTed, then detoasted again for
+    every column read out of it. The device columns are None for a deletion.
+    """
+
+    kafka_partition: int
+    kafka_offset: int
+    event_id: uuid.UUID
+    tenant_id: str
+    device_id: uuid.UUID
+    version: int
+    change: str
+    command_id: uuid.UUID | None
+    occurred_at: datetime
+    previous_source: str | None
+    changes: str  # JSON array of FieldChange
+    provenance: str  # JSON object
+    # the device state after the change (None for a deletion)
+    source: str | None = None
+    asset_number: str | None = None
+    serial_number: str | None = None
+    os: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    assigned_user: str | None = None
+    status: str | None = None
+    notes: str | None = None
+    custom_fields: str | None = None  # JSON object
+    binding_integration_id: str | None = None
+    binding_mdm_kind: str | None = None
+    binding_mdm_device_id: str | None = None
+    mdm: str | None = None  # JSON object of MdmOnlyFields
+    missing_from_mdm: bool | None = None
+    last_seen_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+# The columns COPYed into `stage_changes` (all of them but `latest`, which defaults to true).
+STAGE_COLUMNS: tuple[str, ...] = StagedChange._fields
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """One record after decoding: exactly one of `change_row`, `summary`, `other`, `poison` is set."""
 
     partition: int
     offset: int
-    # the columns of `stage_changes` but `latest` (see _stage_row)
-    change_row: tuple[Any, ...] | None = None
+    change_row: StagedChange | None = None
     summary: SyncRunSummary | None = None
-    other: Positioned | None = None  # conflicts, plans, rejections, imports (projection_events)
+    other: Positioned | None = None  # conflicts, plans, rejections, imports (events.py)
     poison: Poison | None = None
-
-
-@dataclass
-class BatchPlan:
-    change_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    # (partition, offset) of changes superseded by a newer version of the same device in this
-    # batch: they go to the history, not to the device row.
-    superseded: list[tuple[int, int]] = field(default_factory=list)
-    summaries: list[SyncRunSummary] = field(default_factory=list)
-    others: list[Positioned] = field(default_factory=list)
-    poison: list[Poison] = field(default_factory=list)
-    next_offsets: dict[int, int] = field(default_factory=dict)
-    skipped: int = 0
 
 
 def _inconsistency(msg: LedgerDeviceChanged) -> str | None:
@@ -113,369 +132,44 @@ _changes_json = TypeAdapter(tuple[FieldChange, ...]).dump_json
 _custom_fields_json = TypeAdapter(dict[str, str | None]).dump_json
 
 
-def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> tuple[Any, ...]:
-    """One row of `stage_changes`: typed columns and small JSON documents.
-
-    Small on purpose: one wide JSON document per row would be TOASTed, then detoasted again for
-    every column read out of it.
-    """
-    head = (
-        record.partition,
-        record.offset,
-        msg.event_id,
-        msg.tenant_id,
-        msg.device_id,
-        msg.version,
-        msg.change,
-        msg.provenance.command_id,
-        msg.occurred_at,
-        msg.previous_source,
-        _changes_json(msg.changes).decode(),
-        msg.provenance.model_dump_json(),
+def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> StagedChange:
+    head = StagedChange(
+        kafka_partition=record.partition,
+        kafka_offset=record.offset,
+        event_id=msg.event_id,
+        tenant_id=msg.tenant_id,
+        device_id=msg.device_id,
+        version=msg.version,
+        change=msg.change,
+        command_id=msg.provenance.command_id,
+        occurred_at=msg.occurred_at,
+        previous_source=msg.previous_source,
+        changes=_changes_json(msg.changes).decode(),
+        provenance=msg.provenance.model_dump_json(),
     )
     d = msg.device
     if d is None:
-        return (*head, *_NO_DEVICE)
+        return head
     b = d.binding
-    return (
-        *head,
-        d.source,
-        d.asset_number,
-        d.serial_number,
-        d.os,
-        d.manufacturer,
-        d.model,
-        d.assigned_user,
-        d.status,
-        d.notes,
-        _custom_fields_json(d.custom_fields).decode() if d.custom_fields else "{}",
-        b.integration_id if b else None,
-        b.mdm_kind if b else None,
-        b.mdm_device_id if b else None,
-        d.mdm.model_dump_json() if d.mdm is not None else None,
-        d.missing_from_mdm,
-        d.last_seen_at,
-        d.created_at,
-        d.updated_at,
-    )
-
-
-_DEVICE_COLUMNS = (
-    "source",
-    "asset_number",
-    "serial_number",
-    "os",
-    "manufacturer",
-    "model",
-    "assigned_user",
-    "status",
-    "notes",
-    "custom_fields",
-    "binding_integration_id",
-    "binding_mdm_kind",
-    "binding_mdm_device_id",
-    "mdm",
-    "missing_from_mdm",
-    "last_seen_at",
-    "created_at",
-    "updated_at",
-)
-_NO_DEVICE = (None,) * len(_DEVICE_COLUMNS)
-
-
-_TERMINAL = ("completed", "failed")
-
-
-def _supersedes(new: SyncRunSummary, current: SyncRunSummary) -> bool:
-    """Mirror of the SQL guard on sync_runs: a terminal status is final; otherwise newest wins."""
-    if current.status in _TERMINAL:
-        return False
-    return new.status in _TERMINAL or new.occurred_at >= current.occurred_at
-
-
-def plan_batch(decoded: Iterable[Decoded], stored_offsets: dict[int, int]) -> BatchPlan:
-    """What one batch must write, given the offsets already projected per partition."""
-    plan = BatchPlan()
-    newest: dict[tuple[str, uuid.UUID], tuple[Any, ...]] = {}  # (tenant, device) -> row
-    summaries: dict[uuid.UUID, SyncRunSummary] = {}
-    rows = plan.change_rows
-    for d in decoded:
-        if d.offset + 1 > plan.next_offsets.get(d.partition, 0):
-            plan.next_offsets[d.partition] = d.offset + 1
-        if d.offset < stored_offsets.get(d.partition, 0):
-            plan.skipped += 1
-            continue
-        row = d.change_row
-        if row is not None:
-            key = (row[3], row[4])
-            current = newest.get(key)
-            if current is None:
-                newest[key] = row
-            elif current[5] < row[5]:
-                plan.superseded.append((current[0], current[1]))
-                newest[key] = row
-            else:
-                plan.superseded.append((row[0], row[1]))
-            rows.append(row)
-        elif d.summary is not None:
-            cur = summaries.get(d.summary.sync_run_id)
-            if cur is None or _supersedes(d.summary, cur):
-                summaries[d.summary.sync_run_id] = d.summary
-        elif d.other is not None:
-            plan.others.append(d.other)
-        elif d.poison is not None:
-            plan.poison.append(d.poison)
-    plan.summaries = list(summaries.values())
-    return plan
-
-
-# --- the shell: one transaction per batch ------------------------------------------------------
-
-_STAGE_COLUMNS = (
-    "kafka_partition",
-    "kafka_offset",
-    "event_id",
-    "tenant_id",
-    "device_id",
-    "version",
-    "change",
-    "command_id",
-    "occurred_at",
-    "previous_source",
-    "changes",
-    "provenance",
-    *_DEVICE_COLUMNS,
-)
-
-_CREATE_STAGE = """
-CREATE TEMP TABLE stage_changes (
-    kafka_partition integer, kafka_offset bigint,
-    event_id uuid, tenant_id text, device_id uuid, version integer, change text, command_id uuid,
-    occurred_at timestamptz, previous_source text, changes jsonb, provenance jsonb,
-    source text, asset_number text, serial_number text, os text, manufacturer text, model text,
-    assigned_user text, status text, notes text, custom_fields jsonb, binding_integration_id text,
-    binding_mdm_kind text, binding_mdm_device_id text, mdm jsonb, missing_from_mdm boolean,
-    last_seen_at timestamptz, created_at timestamptz, updated_at timestamptz,
-    latest boolean NOT NULL DEFAULT true
-) ON COMMIT DROP
-"""
-
-_SUPERSEDED = """
-UPDATE stage_changes s SET latest = false
-FROM unnest($1::integer[], $2::bigint[]) AS u(p, o)
-WHERE s.kafka_partition = u.p AND s.kafka_offset = u.o
-"""
-
-_TOMBSTONES = """
-INSERT INTO ledger.device_tombstones AS t (tenant_id, device_id, version, deleted_at)
-SELECT tenant_id, device_id, version, occurred_at FROM stage_changes WHERE latest AND change = 'deleted'
-ON CONFLICT (tenant_id, device_id)
-DO UPDATE SET version = excluded.version, deleted_at = excluded.deleted_at WHERE t.version < excluded.version
-"""
-
-_DELETES = """
-DELETE FROM ledger.devices d USING stage_changes s
-WHERE s.latest AND s.change = 'deleted'
-  AND d.tenant_id = s.tenant_id AND d.device_id = s.device_id AND d.version < s.version
-"""
-
-_UPSERTS = """
-INSERT INTO ledger.devices AS cur (
-    tenant_id, device_id, version, source, asset_number, serial_number, os, manufacturer, model,
-    assigned_user, status, notes, custom_fields, binding_integration_id, binding_mdm_kind,
-    binding_mdm_device_id, mdm, missing_from_mdm, last_seen_at, created_at, updated_at)
-SELECT s.tenant_id, s.device_id, s.version, s.source, s.asset_number, s.serial_number, s.os,
-       s.manufacturer, s.model, s.assigned_user, s.status, s.notes, s.custom_fields,
-       s.binding_integration_id, s.binding_mdm_kind, s.binding_mdm_device_id, s.mdm,
-       s.missing_from_mdm, s.last_seen_at, s.created_at, s.updated_at
-FROM stage_changes s
-WHERE s.latest AND s.change <> 'deleted'
-  AND NOT EXISTS (
-      SELECT 1 FROM ledger.device_tombstones t
-      WHERE t.tenant_id = s.tenant_id AND t.device_id = s.device_id AND t.version >= s.version)
-ON CONFLICT (tenant_id, device_id) DO UPDATE SET
-    version = excluded.version, source = excluded.source, asset_number = excluded.asset_number,
-    serial_number = excluded.serial_number, os = excluded.os, manufacturer = excluded.manufacturer,
-    model = excluded.model, assigned_user = excluded.assigned_user, status = excluded.status,
-    notes = excluded.notes, custom_fields = excluded.custom_fields,
-    binding_integration_id = excluded.binding_integration_id, binding_mdm_kind = excluded.binding_mdm_kind,
-    binding_mdm_device_id = excluded.binding_mdm_device_id, mdm = excluded.mdm,
-    missing_from_mdm = excluded.missing_from_mdm, last_seen_at = excluded.last_seen_at,
-    created_at = excluded.created_at, updated_at = excluded.updated_at
-WHERE cur.version < excluded.version
-"""
-
-_HISTORY = """
-INSERT INTO ledger.device_history (
-    event_id, tenant_id, device_id, version, change, changes, provenance, command_id, previous_source,
-    occurred_at)
-SELECT event_id, tenant_id, device_id, version, change, changes, provenance, command_id, previous_source,
-       occurred_at
-FROM stage_changes
-ON CONFLICT DO NOTHING
-"""
-
-_SYNC_RUN = """
-INSERT INTO ledger.sync_runs AS r (
-    sync_run_id, tenant_id, master_link_id, integration_id, status, dry_run, seen, created, updated,
-    unchanged, conflicts, missing, errors, reported_total, started_at, finished_at, error, summary_at,
-    created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        coalesce($15::timestamptz, $18::timestamptz))
-ON CONFLICT (sync_run_id) DO UPDATE SET
-    status = excluded.status, dry_run = excluded.dry_run, seen = excluded.seen, created = excluded.created,
-    updated = excluded.updated, unchanged = excluded.unchanged, conflicts = excluded.conflicts,
-    missing = excluded.missing, errors = excluded.errors,
-    reported_total = coalesce(excluded.reported_total, r.reported_total),
-    started_at = coalesce(excluded.started_at, r.started_at),
-    finished_at = coalesce(excluded.finished_at, r.finished_at),
-    error = excluded.error, summary_at = excluded.summary_at
-WHERE r.tenant_id = excluded.tenant_id
-  AND r.status IN ('requested', 'running')
-  AND (r.summary_at IS NULL OR excluded.status IN ('completed', 'failed')
-       OR excluded.summary_at >= r.summary_at)
-"""
-
-_READ_OFFSETS = """
-SELECT partition, next_offset FROM ledger.consumer_offsets
-WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::integer[])
-FOR UPDATE
-"""
-
-_WRITE_OFFSETS = """
-INSERT INTO ledger.consumer_offsets AS o (group_id, topic, partition, next_offset)
-SELECT $1, $2, p, n FROM unnest($3::integer[], $4::bigint[]) AS u(p, n)
-ON CONFLICT (group_id, topic, partition)
-DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()
-WHERE o.next_offset < excluded.next_offset
-"""
-
-# The writes in one round trip (the event loop decodes the next batch meanwhile). The CTEs see
-# one snapshot: fine, since a device of the batch is either deleted or upserted, not both.
-_APPLY = f"""
-WITH tombstoned AS ({_TOMBSTONES.strip()} RETURNING 1),
-deleted AS ({_DELETES.strip()} RETURNING 1),
-written AS ({_UPSERTS.strip()} RETURNING 1),
-history AS ({_HISTORY.strip()} RETURNING 1),
-offsets AS ({_WRITE_OFFSETS.strip()} RETURNING 1)
-SELECT (SELECT count(*) FROM deleted) AS deleted, (SELECT count(*) FROM written) AS written,
-       (SELECT count(*) FROM history) AS history, (SELECT count(*) FROM tombstoned) AS tombstoned,
-       (SELECT count(*) FROM offsets) AS offsets
-"""
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    records: int
-    skipped: int
-    devices_written: int
-    devices_deleted: int
-    history_added: int
-    sync_runs_written: int
-    dead_lettered: int
-    next_offsets: dict[int, int]
-
-
-def _count(status: str) -> int:
-    """Rows affected, from a command tag such as 'INSERT 0 12' or 'DELETE 3'."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
-DeadLetter = Callable[[Sequence[Poison]], Awaitable[None]]
-
-
-async def stored_offsets(conn: asyncpg.Connection, group_id: str, topic: str) -> dict[int, int]:
-    rows = await conn.fetch(
-        "SELECT partition, next_offset FROM ledger.consumer_offsets WHERE group_id = $1 AND topic = $2",
-        group_id,
-        topic,
-    )
-    return {r["partition"]: r["next_offset"] for r in rows}
-
-
-async def project_batch(
-    conn: asyncpg.Connection,
-    decoded: Sequence[Decoded],
-    *,
-    group_id: str,
-    topic: str,
-    dead_letter: DeadLetter,
-) -> BatchResult:
-    """Write one batch in one transaction. Poison records are dead-lettered before the commit."""
-    partitions = sorted({d.partition for d in decoded})
-    try:
-        # BEGIN and the staging table in one round trip (asyncpg's transaction() takes two).
-        await conn.execute("BEGIN; " + _CREATE_STAGE)
-        rows = await conn.fetch(_READ_OFFSETS, group_id, topic, partitions)
-        plan = plan_batch(decoded, {r["partition"]: r["next_offset"] for r in rows})
-        parts = list(plan.next_offsets)
-        offsets = [plan.next_offsets[p] for p in parts]
-        written = deleted = history = runs = 0
-        if plan.change_rows:
-            await conn.copy_records_to_table(
-                "stage_changes", records=plan.change_rows, columns=_STAGE_COLUMNS
-            )
-            if plan.superseded:
-                sup_parts, sup_offsets = zip(*plan.superseded, strict=True)
-                await conn.execute(_SUPERSEDED, list(sup_parts), list(sup_offsets))
-            counts = await conn.fetchrow(_APPLY, group_id, topic, parts, offsets)
-            deleted, written, history = counts["deleted"], counts["written"], counts["history"]
-        elif parts:
-            await conn.execute(_WRITE_OFFSETS, group_id, topic, parts, offsets)
-        for s in plan.summaries:
-            runs += _count(await conn.execute(_SYNC_RUN, *_sync_run_args(s)))
-        if plan.others:
-            await project_events(conn, plan.others)
-        if plan.poison:
-            # Before the commit: if the dead-letter write fails, the batch is retried, never lost.
-            await dead_letter(plan.poison)
-        await conn.execute("COMMIT")
-    except BaseException:
-        await _rollback(conn)
-        raise
-    return BatchResult(
-        records=len(decoded),
-        skipped=plan.skipped,
-        devices_written=written,
-        devices_deleted=deleted,
-        history_added=history,
-        sync_runs_written=runs,
-        dead_lettered=len(plan.poison),
-        next_offsets=plan.next_offsets,
-    )
-
-
-async def _rollback(conn: asyncpg.Connection) -> None:
-    if conn.is_closed():
-        return
-    try:
-        await conn.execute("ROLLBACK")
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-        # e.g. cancelled in the middle of a statement: a connection in an unknown state is dropped.
-        conn.terminate()
-
-
-def _sync_run_args(s: SyncRunSummary) -> tuple[Any, ...]:
-    c = s.counts
-    return (
-        s.sync_run_id,
-        s.tenant_id,
-        s.master_link_id,
-        s.integration_id,
-        s.status,
-        s.dry_run,
-        c.seen,
-        c.created,
-        c.updated,
-        c.unchanged,
-        c.conflicts,
-        c.missing,
-        c.errors,
-        s.reported_total,
-        s.started_at,
-        s.finished_at,
-        s.error,
-        s.occurred_at,
+    return head._replace(
+        source=d.source,
+        asset_number=d.asset_number,
+        serial_number=d.serial_number,
+        os=d.os,
+        manufacturer=d.manufacturer,
+        model=d.model,
+        assigned_user=d.assigned_user,
+        status=d.status,
+        notes=d.notes,
+        custom_fields=_custom_fields_json(d.custom_fields).decode() if d.custom_fields else "{}",
+        binding_integration_id=b.integration_id if b else None,
+        binding_mdm_kind=b.mdm_kind if b else None,
+        binding_mdm_device_id=b.mdm_device_id if b else None,
+        mdm=d.mdm.model_dump_json() if d.mdm is not None else None,
+        missing_from_mdm=d.missing_from_mdm,
+        last_seen_at=d.last_seen_at,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
     )
 
 

@@ -1,7 +1,7 @@
 """Projecting the change messages that are not device states: conflicts (R-M9), dry-run plans,
 the reconciler's refusals of commands, and import outcomes (R-C2).
 
-Called by `projection.project_batch` inside the batch's transaction. Each write is idempotent, and
+Called by `write.project_batch` inside the batch's transaction. Each write is idempotent, and
 its result does not depend on how records were cut into batches (a replay cuts them differently):
 
 * a conflict's content is the newest `ConflictRecorded` while it is open; its end is final;
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import asyncpg
 from pydantic import TypeAdapter
 
 from ledger_contracts import (
@@ -26,6 +26,9 @@ from ledger_contracts import (
     Event,
     FieldChange,
 )
+
+if TYPE_CHECKING:
+    from .write import Connection
 
 OTHER_MESSAGES = (ConflictRecorded, ConflictResolved, CommandRejected, DryRunPlanned, DevicesImported)
 
@@ -85,7 +88,7 @@ ON CONFLICT (event_id, seq) DO NOTHING
 _changes_json = TypeAdapter(tuple[FieldChange, ...]).dump_json
 
 
-async def project_events(conn: asyncpg.Connection, events: Sequence[Positioned]) -> int:
+async def project_events(conn: Connection, events: Sequence[Positioned]) -> int:
     """Write the batch's non-device messages (in the caller's transaction); returns how many."""
     recorded, resolved, rejected, imported, planned = [], [], [], [], []
     for p in events:

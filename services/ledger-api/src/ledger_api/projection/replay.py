@@ -4,7 +4,7 @@
 
 1. The projected tables are created empty in a scratch schema (`ledger_replay`, `LIKE` the live
    ones). A consumer with no group, partitions assigned by hand, reads every partition from offset
-   0 and projects with the very code of the live projection (`projection.project_batch`), its SQL
+   0 and projects with the very code of the live projection (`projection.write.project_batch`), its SQL
    pointed at the scratch schema. It stops at the offsets the live projection has reached.
 2. Then, in ONE transaction that holds the live projection still (a lock on its offsets table), the
    last records up to the live offsets are replayed, the API-owned columns of sync runs are carried
@@ -33,10 +33,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ledger_contracts import topics
 
-from . import db
-from .observability import configure_logging
-from .projection import Poison, decode_record, project_batch
-from .settings import Settings
+from ..adapters import db
+from ..observability import configure_logging
+from ..settings import Settings
+from .decode import Poison, decode_record
+from .write import project_batch
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from ..custom_fields import Definition
+from ...domain.custom_fields import Definition
 
 _COLUMNS = "name, type, required, created_at"
 

@@ -11,7 +11,14 @@ from typing import Any
 
 import asyncpg
 
-from ..csvio import LEDGER_COLUMNS, MDM_FIELDS, READ_ONLY_COLUMNS, ExistingDevice, LedgerView, asset_key
+from ...domain.device_csv import (
+    LEDGER_COLUMNS,
+    MDM_FIELDS,
+    READ_ONLY_COLUMNS,
+    ExistingDevice,
+    LedgerView,
+    asset_key,
+)
 
 
 def export_query(custom_names: Sequence[str]) -> str:

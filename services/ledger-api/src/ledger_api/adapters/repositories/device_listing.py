@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .errors import InvalidParameter
+from ...errors import InvalidParameter
 
 # field name -> SQL expression over `ledger.devices d`
 FIELDS: dict[str, str] = {

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from .. import listing
+from . import device_listing as listing
 
 _DETAIL = """
 SELECT device_id, tenant_id, version, source, asset_number, serial_number, os, manufacturer, model,

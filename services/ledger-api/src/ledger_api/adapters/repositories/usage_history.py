@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from ..csvio import asset_key
-from ..usage_history import Devices, Mode, Period
+from ...domain.device_csv import asset_key
+from ...domain.usage_history import Devices, Mode, Period
 
 _LOCK = 0x05A6E  # with the tenant: one usage-history import per tenant at a time
 
