@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -14,8 +11,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ledger_contracts import ResolveConflict, topics
 
+from .. import cursor as cursors
 from ..adapters.repositories import conflicts as repo
-from ..errors import Conflict, InvalidParameter, NotFound, Unprocessable
+from ..errors import Conflict, NotFound, Unprocessable
 from . import commands
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
@@ -84,19 +82,6 @@ class ResolveAccepted(BaseModel):
     conflict_id: uuid.UUID
 
 
-def _cursor(after: tuple[datetime, uuid.UUID]) -> str:
-    raw = json.dumps({"t": after[0].isoformat(), "id": str(after[1])}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(data["t"]), uuid.UUID(data["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidParameter("cursor", "not a cursor returned by this API") from exc
-
-
 @router.get("", response_model=ConflictPage, summary="Conflicts with their candidates, newest first")
 async def list_conflicts(
     request: Request,
@@ -107,9 +92,9 @@ async def list_conflicts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     reject_unknown_query(request, ("status", "cursor", "limit"))
-    after = _after(cursor) if cursor else None
+    after = cursors.decode_time_id(cursor) if cursor else None
     items, nxt = await repo.list_page(conn, tenant, status=status, after=after, limit=limit)
-    return LedgerJSONResponse({"items": items, "next_cursor": _cursor(nxt) if nxt else None})
+    return LedgerJSONResponse({"items": items, "next_cursor": cursors.encode_time_id(*nxt) if nxt else None})
 
 
 @router.get("/{conflict_id}", response_model=ConflictOut, responses={404: {"model": ErrorBody}})

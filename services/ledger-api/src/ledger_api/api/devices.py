@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -19,9 +16,10 @@ from ledger_contracts import (
     topics,
 )
 
+from .. import cursor as cursors
 from ..adapters.repositories import device_listing as listing
 from ..adapters.repositories import devices
-from ..errors import Conflict, InvalidParameter, NotFound, Unprocessable
+from ..errors import Conflict, NotFound, Unprocessable
 from . import commands, custom_fields
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
@@ -77,20 +75,6 @@ async def get_device(device_id: uuid.UUID, tenant: Tenant, conn: Conn) -> Respon
     return LedgerJSONResponse(device)
 
 
-def _history_cursor(version: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"before": version}).encode()).decode().rstrip("=")
-
-
-def _history_before(cursor: str) -> int:
-    try:
-        before = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["before"]
-        if not isinstance(before, int):
-            raise TypeError
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise InvalidParameter("cursor", "not a cursor returned by this API") from exc
-    return before
-
-
 @router.get("/{device_id}/history", response_model=HistoryPage, responses={404: {"model": ErrorBody}})
 async def device_history(
     device_id: uuid.UUID,
@@ -100,7 +84,7 @@ async def device_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     """Field changes with provenance (R-M11), newest first; kept after the device is deleted."""
-    before = _history_before(cursor) if cursor else None
+    before = cursors.decode(cursor, lambda d: cursors.integer(d["before"])) if cursor else None
     items = await devices.history(conn, tenant, device_id, before_version=before, limit=limit + 1)
     if not items and before is None and not await devices.has_history(conn, tenant, device_id):
         if await devices.get(conn, tenant, device_id) is None:
@@ -108,7 +92,7 @@ async def device_history(
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
-        next_cursor = _history_cursor(items[-1]["version"])
+        next_cursor = cursors.encode({"before": items[-1]["version"]})
     return LedgerJSONResponse({"items": items, "next_cursor": next_cursor})
 
 

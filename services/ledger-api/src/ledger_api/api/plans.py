@@ -3,17 +3,15 @@ beside SPEC §8's `/v1/sync-runs/{id}`, which gives the run's counts."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
+from .. import cursor as cursors
 from ..adapters.repositories import dry_runs
-from ..errors import InvalidParameter, NotFound
+from ..errors import NotFound
 from .deps import Conn, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
 from .schemas import ErrorBody
@@ -43,18 +41,12 @@ class Plan(BaseModel):
     next_cursor: str | None
 
 
-def _cursor(position: dry_runs.Position) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+def _position(text: str) -> dry_runs.Position:
+    def read(data: list[int]) -> dry_runs.Position:
+        p, o, s = data
+        return (cursors.integer(p), cursors.integer(o), cursors.integer(s))
 
-
-def _position(cursor: str) -> dry_runs.Position:
-    try:
-        p, o, s = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not all(isinstance(v, int) for v in (p, o, s)):
-            raise TypeError
-        return (p, o, s)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidParameter("cursor", "not a cursor returned by this API") from exc
+    return cursors.decode(text, read)
 
 
 @router.get(
@@ -84,6 +76,6 @@ async def get_plan(
             "sync_run_id": sync_run_id,
             "counts": await dry_runs.counts(conn, tenant, sync_run_id),
             "items": items,
-            "next_cursor": _cursor(nxt) if nxt else None,
+            "next_cursor": cursors.encode(list(nxt)) if nxt else None,
         }
     )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from .. import cursor as cursors
 from ..adapters.repositories import sync_runs
-from ..errors import InvalidParameter, NotFound
+from ..errors import NotFound
 from .deps import Conn, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
 from .schemas import ErrorBody, SyncRun, SyncRunPage
@@ -20,19 +17,6 @@ from .schemas import ErrorBody, SyncRun, SyncRunPage
 router = APIRouter(
     dependencies=[Depends(current_tenant)], responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}}
 )
-
-
-def _runs_cursor(after: tuple[datetime, uuid.UUID]) -> str:
-    raw = json.dumps({"t": after[0].isoformat(), "id": str(after[1])}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _runs_after(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(data["t"]), uuid.UUID(data["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
-        raise InvalidParameter("cursor", "not a cursor returned by this API") from exc
 
 
 @router.get("/v1/sync-runs", response_model=SyncRunPage, tags=["sync runs"])
@@ -48,11 +32,11 @@ async def list_sync_runs(
 ) -> Response:
     """Newest first; `trigger` tells a scheduled run (R-M7) from "sync now" and a link's first sync."""
     reject_unknown_query(request, ("master_link_id", "status", "trigger", "cursor", "limit"))
-    after = _runs_after(cursor) if cursor else None
+    after = cursors.decode_time_id(cursor) if cursor else None
     items, nxt = await sync_runs.list_page(
         conn, tenant, master_link_id=master_link_id, status=status, trigger=trigger, after=after, limit=limit
     )
-    return LedgerJSONResponse({"items": items, "next_cursor": _runs_cursor(nxt) if nxt else None})
+    return LedgerJSONResponse({"items": items, "next_cursor": cursors.encode_time_id(*nxt) if nxt else None})
 
 
 @router.get(

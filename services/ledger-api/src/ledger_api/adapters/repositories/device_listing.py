@@ -7,14 +7,13 @@ while walking the pages, even when many devices share a sort value.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ... import cursor
 from ...errors import InvalidParameter
 
 # field name -> SQL expression over `ledger.devices d`
@@ -127,22 +126,13 @@ class CursorKey:
 def encode_cursor(sort: Sort, value: Any, device_id: uuid.UUID) -> str:
     if isinstance(value, datetime):
         value = value.astimezone(UTC).isoformat()
-    raw = json.dumps({"s": sort.token, "k": value, "id": str(device_id)}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor.encode({"s": sort.token, "k": value, "id": str(device_id)})
 
 
 def decode_cursor(text: str, sort: Sort) -> CursorKey:
-    def bad(why: str) -> InvalidParameter:
-        return InvalidParameter("cursor", why)
-
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        data = json.loads(raw)
-        token, value, device_id = data["s"], data["k"], uuid.UUID(data["id"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise bad("not a cursor returned by this API") from exc
+    token, value, device_id = cursor.decode(text, lambda d: (d["s"], d["k"], uuid.UUID(d["id"])))
     if token != sort.token:
-        raise bad(f"the cursor was made for sort={token!r}, not sort={sort.token!r}")
+        raise cursor.invalid(f"the cursor was made for sort={token!r}, not sort={sort.token!r}")
     kind = SORTABLE[sort.field][1]
     try:
         if kind == "timestamp":
@@ -152,7 +142,7 @@ def decode_cursor(text: str, sort: Sort) -> CursorKey:
         elif not isinstance(value, str):
             raise TypeError
     except (TypeError, ValueError) as exc:
-        raise bad("not a cursor returned by this API") from exc
+        raise cursor.invalid() from exc
     return CursorKey(value, device_id)
 
 
