@@ -17,7 +17,7 @@ def main() -> None:
         from .projection import replay
 
         sys.exit(replay.main(sys.argv[2:]))
-    settings = Settings()  # type: ignore[call-arg]  # database_url comes from the environment
+    settings = Settings()  # database_url comes from the environment
     configure_logging(settings.log_level)
     app = build_app(settings)
     uvicorn.run(

@@ -21,6 +21,7 @@ import structlog
 
 from ledger_contracts import MasterLinkSettings
 
+from .adapters.db import Connection
 from .adapters.repositories import master_links
 from .errors import Unavailable
 
@@ -53,7 +54,7 @@ def next_daily_run(after: datetime, local_time: time, time_zone: str) -> datetim
 class RequestSync(Protocol):
     def __call__(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         *,
         tenant_id: str,
         link: MasterLinkSettings,

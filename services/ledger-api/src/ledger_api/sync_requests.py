@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import structlog
 
 from ledger_contracts import EncryptedCredentials, Event, MasterLinkSettings, SyncRequested
 
+from .adapters.db import Connection
 from .adapters.repositories import integrations, sync_runs
 from .domain.crypto import KeyRing, SecretsKeyError
 from .observability import Metrics
@@ -36,7 +36,7 @@ class SyncRequests:
 
     async def __call__(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         *,
         tenant_id: str,
         link: MasterLinkSettings,
@@ -49,7 +49,7 @@ class SyncRequests:
             tenant_id=tenant_id,
             sync_run_id=uuid.uuid4(),
             master_link=link,
-            trigger=trigger,  # type: ignore[arg-type]
+            trigger=trigger,
             dry_run=dry_run,
             credentials=credentials,
         )
@@ -81,7 +81,7 @@ class SyncRequests:
         return run
 
     async def _credentials(
-        self, conn: asyncpg.Connection, tenant_id: str, integration_id: str
+        self, conn: Connection, tenant_id: str, integration_id: str
     ) -> tuple[EncryptedCredentials | None, str | None]:
         stored = await integrations.credentials_of(conn, tenant_id, integration_id)
         if stored is None:

@@ -6,11 +6,17 @@ import hashlib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TypeAlias
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger(__name__)
+
+# What repositories take: a connection of the pool (`async with pool.acquire() as conn`) or a plain
+# one (the replay, tests); they behave alike.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 # Any constant shared by every instance of this service: serialises concurrent start-ups.
 _MIGRATION_LOCK = 0x1ED6E8A91
@@ -53,6 +59,12 @@ def load_migrations() -> list[Migration]:
 
 
 async def apply_migrations(pool: asyncpg.Pool, migrations: list[Migration] | None = None) -> list[int]:
+    """Apply the migrations not yet recorded, on a connection of `pool` (see `migrate`)."""
+    async with pool.acquire() as conn:
+        return await migrate(conn, migrations)
+
+
+async def migrate(conn: Connection, migrations: list[Migration] | None = None) -> list[int]:
     """Apply the migrations not yet recorded; returns the versions applied now.
 
     One transaction under a transaction-level advisory lock: instances starting together wait for
@@ -60,7 +72,7 @@ async def apply_migrations(pool: asyncpg.Pool, migrations: list[Migration] | Non
     """
     migrations = load_migrations() if migrations is None else migrations
     applied_now: list[int] = []
-    async with pool.acquire() as conn, conn.transaction():
+    async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         await conn.execute(
             """

@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from ledger_contracts import Event, codec
 
+from ..adapters.db import Connection
 from ..adapters.repositories import devices
 from ..errors import ApiError, Unavailable
 from .deps import ProjectionSignal
@@ -32,7 +32,7 @@ async def publish(producer: AIOKafkaProducer | None, topic: str, event: Event) -
 
 
 async def wait_for_outcome(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     command_id: uuid.UUID,
     *,
@@ -72,7 +72,7 @@ async def wait_for(
         await signal.wait(min(remaining, 0.25))
 
 
-async def rejection(conn: asyncpg.Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
+async def rejection(conn: Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
     """`{"rejected": {code, message, device_id}}` when the reconciler refused the command."""
     row = await conn.fetchrow(
         "SELECT code, message, device_id FROM ledger.command_rejections "

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..adapters.db import Connection
 from ..adapters.repositories import tenants
 from ..bootstrap import token_hash
 from ..domain.crypto import KeyRing
@@ -57,19 +58,20 @@ class AppState:
 
 
 def get_state(request: Request) -> AppState:
-    return request.app.state.ledger  # type: ignore[no-any-return]
+    state: AppState = request.app.state.ledger  # Starlette's State holds Any; build_app put it there
+    return state
 
 
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def connection(state: State) -> AsyncIterator[asyncpg.Connection]:
+async def connection(state: State) -> AsyncIterator[Connection]:
     assert state.pool is not None
     async with state.pool.acquire() as conn:
         yield conn
 
 
-Conn = Annotated[asyncpg.Connection, Depends(connection)]
+Conn = Annotated[Connection, Depends(connection)]
 
 _bearer = HTTPBearer(auto_error=False, description="A tenant API token")
 

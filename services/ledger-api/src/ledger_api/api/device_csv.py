@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from ledger_contracts import ImportDevices, ImportRow, codec, topics
 
+from ..adapters.db import Connection
 from ..adapters.repositories import custom_fields as custom_repo
 from ..adapters.repositories import device_csv
 from ..adapters.repositories import usage_history as usage_repo
@@ -129,7 +130,7 @@ async def export_devices(tenant: Tenant, conn: Conn, state: State) -> Response:
     names = [d["name"] for d in await custom_repo.list_all(conn, tenant)]
     assert state.pool is not None
 
-    def rows(c: asyncpg.Connection) -> AsyncIterator[list[asyncpg.Record]]:
+    def rows(c: Connection) -> AsyncIterator[list[asyncpg.Record]]:
         return device_csv.export_rows(c, tenant, names)
 
     return CsvResponse(
@@ -224,7 +225,7 @@ def _wait_seconds(state: State, rows: int) -> float:
 
 
 async def _import_answer(
-    conn: asyncpg.Connection, state: State, tenant: str, import_id: uuid.UUID, rows: int
+    conn: Connection, state: State, tenant: str, import_id: uuid.UUID, rows: int
 ) -> Response:
     async def finished() -> dict[str, Any] | None:
         found = await device_csv.get_import(conn, tenant, import_id)
@@ -271,7 +272,7 @@ async def export_usage_history(tenant: Tenant, state: State) -> Response:
     """Columns device_id, asset_number, user, from, to (days; `to` empty = still in use)."""
     assert state.pool is not None
 
-    def rows(c: asyncpg.Connection) -> AsyncIterator[list[asyncpg.Record]]:
+    def rows(c: Connection) -> AsyncIterator[list[asyncpg.Record]]:
         return usage_repo.export_rows(c, tenant)
 
     return CsvResponse(

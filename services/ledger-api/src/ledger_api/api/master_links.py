@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
@@ -26,8 +26,8 @@ router = APIRouter(
     responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}},
 )
 
-_NOT_FOUND = {404: {"model": ErrorBody}}
-_PUBLISHES = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+_PUBLISHES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "the broker did not take the request; nothing changed"}
 }
 

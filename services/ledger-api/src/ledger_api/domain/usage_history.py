@@ -90,6 +90,7 @@ def read_usage_file(text: str, devices: Devices) -> UsageFile:
         if used_from and used_to and used_to < used_from:
             errors.append(RowError(number, "to", f"ends ({used_to}) before it starts ({used_from})"))
         if len(errors) == found:
+            # no new error: device_id, user and used_from were found (each None added an error)
             out.periods.append(Period(number, device_id, user, used_from, used_to))  # type: ignore[arg-type]
     return out
 

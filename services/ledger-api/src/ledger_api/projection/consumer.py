@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import asyncpg
+import stamina
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -30,8 +32,20 @@ from .write import project_batch, stored_offsets
 
 log = structlog.get_logger(__name__)
 
+# What a batch may fail with and be retried from the stored offsets (anything else is a bug).
+_BATCH_ERRORS = (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, KafkaError)
 
-class _SeekToStored(ConsumerRebalanceListener):
+
+def _retry(
+    *, on: type[Exception] | tuple[type[Exception], ...], wait_max: float
+) -> AsyncIterator[stamina.Attempt]:
+    """Retry forever (the projection never gives up), exponential backoff from 0.5 s to `wait_max`."""
+    return stamina.retry_context(
+        on=on, attempts=None, timeout=None, wait_initial=0.5, wait_max=wait_max, wait_jitter=0.25
+    )
+
+
+class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped (Any)
     def __init__(self, projector: ProjectionConsumer) -> None:
         self._projector = projector
 
@@ -88,36 +102,28 @@ class ProjectionConsumer:
         )
         self._consumer = consumer
         consumer.subscribe([self.topic], listener=_SeekToStored(self))
-        backoff = 0.5
-        while True:
-            try:
-                await consumer.start()
-                break
-            except KafkaError as exc:
-                log.warning("projection.broker_unavailable", error=str(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+        async for attempt in _retry(on=KafkaError, wait_max=10):
+            with attempt:
+                try:
+                    await consumer.start()
+                except KafkaError as exc:
+                    log.warning("projection.broker_unavailable", error=str(exc), attempt=attempt.num)
+                    raise
         self.running = True
         log.info("projection.started", topic=self.topic, group=self.group_id)
         try:
-            backoff = 0.5
-            while True:
-                try:
-                    await self._pump(consumer)
-                except (
-                    TimeoutError,
-                    asyncpg.PostgresError,
-                    asyncpg.InterfaceError,
-                    OSError,
-                    KafkaError,
-                ) as exc:
-                    log.error("projection.batch_failed", error=repr(exc), retry_in=backoff)
-                    await self._release()
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30)
-                    await self._rewind(consumer)
-                else:  # pragma: no cover - _pump only returns by raising
-                    backoff = 0.5
+            # _pump only returns by raising; after a failure the next attempt first seeks back to
+            # the stored offsets, so the batch that failed is fetched again.
+            async for attempt in _retry(on=_BATCH_ERRORS, wait_max=30):
+                with attempt:
+                    if attempt.num > 1:
+                        await self._rewind(consumer)
+                    try:
+                        await self._pump(consumer)
+                    except _BATCH_ERRORS as exc:
+                        log.error("projection.batch_failed", error=repr(exc), attempt=attempt.num)
+                        await self._release()
+                        raise
         finally:
             self.running = False
             if self._kafka_commit is not None:
@@ -227,21 +233,19 @@ class ProjectionConsumer:
     async def _rewind(self, consumer: AIOKafkaConsumer) -> None:
         """Seek back to the stored offsets; retried until it works, since going on from the
         fetch position could skip the batch that failed."""
-        backoff = 0.5
-        while True:
-            try:
-                await self.seek_to_stored(list(consumer.assignment()))
-                return
-            except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-                log.warning("projection.rewind_failed", error=repr(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
+        async for attempt in _retry(on=(TimeoutError, asyncpg.PostgresError, OSError), wait_max=30):
+            with attempt:
+                try:
+                    await self.seek_to_stored(list(consumer.assignment()))
+                except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+                    log.warning("projection.rewind_failed", error=repr(exc), attempt=attempt.num)
+                    raise
 
 
 _DECODE_SLICE = 100
 
 
-async def _decode(batch: dict[TopicPartition, list]) -> list[Decoded]:  # type: ignore[type-arg]
+async def _decode(batch: dict[TopicPartition, list[Any]]) -> list[Decoded]:
     """Decode a batch, handing the event loop back every few hundred records: the previous
     batch's transaction (and HTTP requests) go on between the slices instead of waiting for the
     whole batch."""

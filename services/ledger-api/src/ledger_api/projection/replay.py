@@ -271,7 +271,7 @@ async def run(settings: Settings, *, swap: bool = True) -> ReplayResult:
     )
     await consumer.start()
     try:
-        await db.apply_migrations(_single(conn))
+        await db.migrate(conn)
         replay = Replay(settings, conn, work, consumer)
         await replay.prepare()
         # Most of the work outside the lock: up to where the live projection is now.
@@ -290,29 +290,13 @@ async def run(settings: Settings, *, swap: bool = True) -> ReplayResult:
         await conn.close()  # ends the session: its advisory lock goes with it
 
 
-class _single:
-    """A pool of one connection, for `db.apply_migrations` (it acquires one)."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-
-    def acquire(self) -> _single:
-        return self
-
-    async def __aenter__(self) -> asyncpg.Connection:
-        return self._conn
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ledger-api replay", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--verify", action="store_true", help="rebuild and compare with the live tables; change nothing"
     )
     args = parser.parse_args(argv)
-    settings = Settings()  # type: ignore[call-arg]  # database_url comes from the environment
+    settings = Settings()  # database_url comes from the environment
     configure_logging(settings.log_level)
     result = asyncio.run(run(settings, swap=not args.verify))
     print(

@@ -9,6 +9,8 @@ from typing import Any
 
 import asyncpg
 
+from ..db import Connection
+
 _COLUMNS = """
 conflict_id, status, rule, message, integration_id, mdm_device_id, sync_run_id, candidates,
 observed::text AS observed, recorded_at, updated_at, resolution, resolved_device_id, resolved_by, resolved_at
@@ -42,7 +44,7 @@ def _candidate(device_id: uuid.UUID, r: asyncpg.Record | None) -> dict[str, Any]
 
 
 async def _with_candidates(
-    conn: asyncpg.Connection, tenant_id: str, rows: list[asyncpg.Record]
+    conn: Connection, tenant_id: str, rows: list[asyncpg.Record]
 ) -> list[dict[str, Any]]:
     ids = {c for r in rows for c in r["candidates"]}
     found = {r["device_id"]: r for r in await conn.fetch(_CANDIDATES, tenant_id, list(ids))} if ids else {}
@@ -69,7 +71,7 @@ async def _with_candidates(
 
 
 async def list_page(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     *,
     status: str | None,
@@ -98,7 +100,7 @@ async def list_page(
     return await _with_candidates(conn, tenant_id, rows), nxt
 
 
-async def get(conn: asyncpg.Connection, tenant_id: str, conflict_id: uuid.UUID) -> dict[str, Any] | None:
+async def get(conn: Connection, tenant_id: str, conflict_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM ledger.conflicts WHERE tenant_id = $1 AND conflict_id = $2",
         tenant_id,
@@ -107,10 +109,11 @@ async def get(conn: asyncpg.Connection, tenant_id: str, conflict_id: uuid.UUID) 
     return (await _with_candidates(conn, tenant_id, [row]))[0] if row else None
 
 
-async def resolved_by(conn: asyncpg.Connection, tenant_id: str, command_id: uuid.UUID) -> uuid.UUID | None:
+async def resolved_by(conn: Connection, tenant_id: str, command_id: uuid.UUID) -> uuid.UUID | None:
     """The conflict a ResolveConflict command ended, once projected."""
-    return await conn.fetchval(  # type: ignore[no-any-return]
+    conflict_id: uuid.UUID | None = await conn.fetchval(
         "SELECT conflict_id FROM ledger.conflicts WHERE resolved_by = $1 AND tenant_id = $2",
         command_id,
         tenant_id,
     )
+    return conflict_id

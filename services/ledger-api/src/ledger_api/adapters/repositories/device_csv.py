@@ -19,6 +19,7 @@ from ...domain.device_csv import (
     LedgerView,
     asset_key,
 )
+from ..db import Connection
 
 
 def export_query(custom_names: Sequence[str]) -> str:
@@ -36,7 +37,7 @@ def export_query(custom_names: Sequence[str]) -> str:
 
 
 async def export_rows(
-    conn: asyncpg.Connection, tenant_id: str, custom_names: Sequence[str], *, chunk: int = 2000
+    conn: Connection, tenant_id: str, custom_names: Sequence[str], *, chunk: int = 2000
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """The rows in chunks, from a server-side cursor (the caller holds a transaction)."""
     buffer: list[asyncpg.Record] = []
@@ -49,7 +50,7 @@ async def export_rows(
         yield buffer
 
 
-async def ledger_view(conn: asyncpg.Connection, tenant_id: str, device_ids: set[uuid.UUID]) -> LedgerView:
+async def ledger_view(conn: Connection, tenant_id: str, device_ids: set[uuid.UUID]) -> LedgerView:
     view = LedgerView()
     rows = await conn.fetch(
         "SELECT device_id, asset_number, custom_fields::text AS custom_fields FROM ledger.devices "
@@ -71,7 +72,7 @@ async def ledger_view(conn: asyncpg.Connection, tenant_id: str, device_ids: set[
 
 
 async def record_import(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     import_id: uuid.UUID,
     command_id: uuid.UUID,
@@ -117,6 +118,6 @@ def _import(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def get_import(conn: asyncpg.Connection, tenant_id: str, import_id: uuid.UUID) -> dict[str, Any] | None:
+async def get_import(conn: Connection, tenant_id: str, import_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(_IMPORT, tenant_id, import_id)
     return _import(row) if row else None

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from ..db import Connection
 from . import device_listing as listing
 
 _DETAIL = """
@@ -50,13 +51,13 @@ def _detail(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def get(conn: asyncpg.Connection, tenant_id: str, device_id: uuid.UUID) -> dict[str, Any] | None:
+async def get(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(_DETAIL, tenant_id, device_id)
     return _detail(row) if row else None
 
 
 async def list_page(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     filters: listing.Filters,
     sort: listing.Sort,
@@ -75,7 +76,7 @@ async def list_page(
 
 
 async def history(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     device_id: uuid.UUID,
     *,
@@ -110,7 +111,7 @@ async def history(
     ]
 
 
-async def has_history(conn: asyncpg.Connection, tenant_id: str, device_id: uuid.UUID) -> bool:
+async def has_history(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM ledger.device_history WHERE tenant_id = $1 AND device_id = $2)",
@@ -120,7 +121,7 @@ async def has_history(conn: asyncpg.Connection, tenant_id: str, device_id: uuid.
     )
 
 
-async def binding_of(conn: asyncpg.Connection, tenant_id: str, device_id: uuid.UUID) -> tuple[bool, bool]:
+async def binding_of(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> tuple[bool, bool]:
     """(exists, bound) for a device of the tenant."""
     row = await conn.fetchrow(
         "SELECT binding_mdm_device_id IS NOT NULL AS bound FROM ledger.devices "
@@ -131,9 +132,7 @@ async def binding_of(conn: asyncpg.Connection, tenant_id: str, device_id: uuid.U
     return (row is not None, bool(row and row["bound"]))
 
 
-async def command_outcome(
-    conn: asyncpg.Connection, tenant_id: str, command_id: uuid.UUID
-) -> dict[str, Any] | None:
+async def command_outcome(conn: Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
     """The projected change a command caused, if any yet."""
     row = await conn.fetchrow(
         "SELECT device_id, version, change FROM ledger.device_history "

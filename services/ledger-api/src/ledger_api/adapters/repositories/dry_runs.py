@@ -6,12 +6,12 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
+from ..db import Connection
 
 Position = tuple[int, int, int]  # (partition, offset, index in the message)
 
 
-async def belongs_to(conn: asyncpg.Connection, tenant_id: str, sync_run_id: uuid.UUID) -> bool:
+async def belongs_to(conn: Connection, tenant_id: str, sync_run_id: uuid.UUID) -> bool:
     """The run is the tenant's: known as a sync run, or by a plan item."""
     return bool(
         await conn.fetchval(
@@ -26,7 +26,7 @@ async def belongs_to(conn: asyncpg.Connection, tenant_id: str, sync_run_id: uuid
 
 
 async def page(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     sync_run_id: uuid.UUID,
     *,
@@ -69,7 +69,7 @@ async def page(
     return items, nxt
 
 
-async def counts(conn: asyncpg.Connection, tenant_id: str, sync_run_id: uuid.UUID) -> dict[str, int]:
+async def counts(conn: Connection, tenant_id: str, sync_run_id: uuid.UUID) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT action, count(*) AS n FROM ledger.dry_run_items WHERE sync_run_id = $2 AND tenant_id = $1 "
         "GROUP BY action",

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from ..db import Connection
+
 _SELECT = """
 SELECT i.integration_id, i.kind, i.display_name, i.connection::text AS connection, i.created_at,
        i.updated_at, i.credentials IS NOT NULL AS has_secret,
@@ -37,18 +39,18 @@ def _integration(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def list_all(conn: asyncpg.Connection, tenant_id: str) -> list[dict[str, Any]]:
+async def list_all(conn: Connection, tenant_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(_SELECT + " ORDER BY i.integration_id", tenant_id)
     return [_integration(r) for r in rows]
 
 
-async def get(conn: asyncpg.Connection, tenant_id: str, integration_id: str) -> dict[str, Any] | None:
+async def get(conn: Connection, tenant_id: str, integration_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(_SELECT + " AND i.integration_id = $2", tenant_id, integration_id)
     return _integration(row) if row else None
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     integration_id: str,
     *,
@@ -79,7 +81,7 @@ async def create(
 
 
 async def upsert_seed(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     integration_id: str,
     *,
@@ -114,7 +116,7 @@ async def upsert_seed(
 
 
 async def credentials_of(
-    conn: asyncpg.Connection, tenant_id: str, integration_id: str
+    conn: Connection, tenant_id: str, integration_id: str
 ) -> tuple[str, str | None] | None:
     """(ciphertext, key id) of the integration's credentials; None when it has none."""
     row = await conn.fetchrow(
@@ -128,7 +130,7 @@ async def credentials_of(
     return row["credentials"], row["credentials_key_id"]
 
 
-async def under_other_keys(conn: asyncpg.Connection, key_id: str) -> list[asyncpg.Record]:
+async def under_other_keys(conn: Connection, key_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT tenant_id, integration_id, credentials, credentials_key_id FROM ledger.integrations "
         "WHERE credentials IS NOT NULL AND credentials_key_id IS DISTINCT FROM $1",
@@ -137,7 +139,7 @@ async def under_other_keys(conn: asyncpg.Connection, key_id: str) -> list[asyncp
 
 
 async def replace_credentials(
-    conn: asyncpg.Connection, tenant_id: str, integration_id: str, old: str, new: str, key_id: str
+    conn: Connection, tenant_id: str, integration_id: str, old: str, new: str, key_id: str
 ) -> None:
     await conn.execute(
         "UPDATE ledger.integrations SET credentials = $4, credentials_key_id = $5, updated_at = now() "
@@ -150,9 +152,7 @@ async def replace_credentials(
     )
 
 
-async def reseal(
-    conn: asyncpg.Connection, key_id: str, rotate: Callable[[str], str]
-) -> tuple[int, list[str]]:
+async def reseal(conn: Connection, key_id: str, rotate: Callable[[str], str]) -> tuple[int, list[str]]:
     """Key rotation: re-encrypt under the current key what an older key sealed. Returns how many
     were resealed and the integrations no key opens (left as they are, their syncs fail clearly)."""
     done, unreadable = 0, []

@@ -11,6 +11,8 @@ import asyncpg
 
 from ledger_contracts import MasterLinkSettings
 
+from ..db import Connection
+
 _SELECT = """
 SELECT m.master_link_id, m.settings::text AS settings, m.created_at, m.local_time, m.time_zone,
        m.next_run_at, m.removed_at, m.keep_devices, i.display_name,
@@ -57,14 +59,14 @@ def _master_link(r: asyncpg.Record) -> dict[str, Any]:
 
 
 async def list_all(
-    conn: asyncpg.Connection, tenant_id: str, *, include_removed: bool = False
+    conn: Connection, tenant_id: str, *, include_removed: bool = False
 ) -> list[dict[str, Any]]:
     where = "" if include_removed else " AND m.removed_at IS NULL"
     rows = await conn.fetch(_SELECT + where + " ORDER BY m.master_link_id", tenant_id)
     return [_master_link(r) for r in rows]
 
 
-async def get(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -> dict[str, Any] | None:
+async def get(conn: Connection, tenant_id: str, master_link_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(_SELECT + " AND m.master_link_id = $2", tenant_id, master_link_id)
     return _master_link(row) if row else None
 
@@ -75,7 +77,7 @@ class LinkState:
     removed_at: datetime | None
 
 
-async def state(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -> LinkState | None:
+async def state(conn: Connection, tenant_id: str, master_link_id: str) -> LinkState | None:
     row = await conn.fetchrow(
         "SELECT settings::text AS settings, removed_at FROM ledger.master_links "
         "WHERE tenant_id = $1 AND master_link_id = $2",
@@ -87,16 +89,17 @@ async def state(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -
     return LinkState(MasterLinkSettings.model_validate_json(row["settings"]), row["removed_at"])
 
 
-async def live_link_of(conn: asyncpg.Connection, tenant_id: str, integration_id: str) -> str | None:
-    return await conn.fetchval(
+async def live_link_of(conn: Connection, tenant_id: str, integration_id: str) -> str | None:
+    link_id: str | None = await conn.fetchval(
         "SELECT master_link_id FROM ledger.master_links "
         "WHERE tenant_id = $1 AND integration_id = $2 AND removed_at IS NULL",
         tenant_id,
         integration_id,
     )
+    return link_id
 
 
-async def exists(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) -> bool:
+async def exists(conn: Connection, tenant_id: str, master_link_id: str) -> bool:
     return bool(
         await conn.fetchval(
             "SELECT true FROM ledger.master_links WHERE tenant_id = $1 AND master_link_id = $2",
@@ -107,7 +110,7 @@ async def exists(conn: asyncpg.Connection, tenant_id: str, master_link_id: str) 
 
 
 async def create(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     settings: MasterLinkSettings,
     *,
@@ -136,7 +139,7 @@ async def create(
 
 
 async def upsert_seed(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     settings: MasterLinkSettings,
     *,
@@ -164,7 +167,7 @@ async def upsert_seed(
 
 
 async def mark_removed(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     master_link_id: str,
     *,
@@ -173,7 +176,7 @@ async def mark_removed(
     at: datetime,
 ) -> datetime | None:
     """The removal time, or None when it was removed already (by this or a concurrent request)."""
-    return await conn.fetchval(
+    removed_at: datetime | None = await conn.fetchval(
         """
         UPDATE ledger.master_links
         SET removed_at = $3, keep_devices = $4, unlink_command_id = $5, next_run_at = NULL
@@ -186,6 +189,7 @@ async def mark_removed(
         keep_devices,
         command_id,
     )
+    return removed_at
 
 
 # --- the scheduler ---------------------------------------------------------------------------
@@ -200,14 +204,14 @@ class Due:
     next_run_at: datetime
 
 
-async def unscheduled(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def unscheduled(conn: Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT tenant_id, master_link_id, local_time, time_zone FROM ledger.master_links "
         "WHERE removed_at IS NULL AND next_run_at IS NULL"
     )
 
 
-async def set_first_run(conn: asyncpg.Connection, tenant_id: str, master_link_id: str, at: datetime) -> None:
+async def set_first_run(conn: Connection, tenant_id: str, master_link_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE ledger.master_links SET next_run_at = $3 "
         "WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL AND next_run_at IS NULL",
@@ -217,7 +221,7 @@ async def set_first_run(conn: asyncpg.Connection, tenant_id: str, master_link_id
     )
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime) -> Due | None:
+async def claim_due(conn: Connection, now: datetime) -> Due | None:
     """The most overdue live link, locked for this transaction; links another replica holds are
     skipped, not waited for. Call inside a transaction."""
     row = await conn.fetchrow(
@@ -243,7 +247,7 @@ async def claim_due(conn: asyncpg.Connection, now: datetime) -> Due | None:
 
 
 async def move_next_run(
-    conn: asyncpg.Connection, tenant_id: str, master_link_id: str, old: datetime, new: datetime
+    conn: Connection, tenant_id: str, master_link_id: str, old: datetime, new: datetime
 ) -> bool:
     """Compare-and-set: moves `next_run_at` only if it still is `old`."""
     status = await conn.execute(

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from ..db import Connection
+
 _COLUMNS = """
 sync_run_id, master_link_id, integration_id, status, trigger, dry_run, seen, created, updated, unchanged,
 conflicts, missing, errors, reported_total, requested_at, started_at, finished_at, error, created_at
@@ -36,7 +38,7 @@ def _run(r: asyncpg.Record) -> dict[str, Any]:
 
 
 async def create_requested(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     sync_run_id: uuid.UUID,
     tenant_id: str,
@@ -61,10 +63,11 @@ async def create_requested(
         dry_run,
         requested_at,
     )
+    assert row is not None  # INSERT … RETURNING returns the row
     return _run(row)
 
 
-async def mark_failed(conn: asyncpg.Connection, sync_run_id: uuid.UUID, error: str) -> None:
+async def mark_failed(conn: Connection, sync_run_id: uuid.UUID, error: str) -> None:
     await conn.execute(
         "UPDATE ledger.sync_runs SET status = 'failed', error = $2, finished_at = now() "
         "WHERE sync_run_id = $1 AND status = 'requested'",
@@ -73,7 +76,7 @@ async def mark_failed(conn: asyncpg.Connection, sync_run_id: uuid.UUID, error: s
     )
 
 
-async def get(conn: asyncpg.Connection, tenant_id: str, sync_run_id: uuid.UUID) -> dict[str, Any] | None:
+async def get(conn: Connection, tenant_id: str, sync_run_id: uuid.UUID) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM ledger.sync_runs WHERE tenant_id = $1 AND sync_run_id = $2",
         tenant_id,
@@ -83,7 +86,7 @@ async def get(conn: asyncpg.Connection, tenant_id: str, sync_run_id: uuid.UUID) 
 
 
 async def list_page(
-    conn: asyncpg.Connection,
+    conn: Connection,
     tenant_id: str,
     *,
     master_link_id: str | None,

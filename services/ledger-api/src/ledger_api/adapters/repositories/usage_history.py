@@ -11,11 +11,12 @@ import asyncpg
 
 from ...domain.device_csv import asset_key
 from ...domain.usage_history import Devices, Mode, Period
+from ..db import Connection
 
 _LOCK = 0x05A6E  # with the tenant: one usage-history import per tenant at a time
 
 
-async def devices(conn: asyncpg.Connection, tenant_id: str) -> Devices:
+async def devices(conn: Connection, tenant_id: str) -> Devices:
     out = Devices()
     for r in await conn.fetch(
         "SELECT device_id, asset_number FROM ledger.devices WHERE tenant_id = $1", tenant_id
@@ -26,12 +27,12 @@ async def devices(conn: asyncpg.Connection, tenant_id: str) -> Devices:
     return out
 
 
-async def lock(conn: asyncpg.Connection, tenant_id: str) -> None:
+async def lock(conn: Connection, tenant_id: str) -> None:
     """Held until the transaction ends: the periods checked are the periods written against."""
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK, zlib.crc32(tenant_id.encode()) - 2**31)
 
 
-async def recorded(conn: asyncpg.Connection, tenant_id: str, device_ids: set[uuid.UUID]) -> list[Period]:
+async def recorded(conn: Connection, tenant_id: str, device_ids: set[uuid.UUID]) -> list[Period]:
     rows = await conn.fetch(
         "SELECT device_id, user_name, used_from, used_to FROM ledger.usage_history "
         "WHERE tenant_id = $1 AND device_id = ANY($2::uuid[])",
@@ -41,7 +42,7 @@ async def recorded(conn: asyncpg.Connection, tenant_id: str, device_ids: set[uui
     return [Period(None, r["device_id"], r["user_name"], r["used_from"], r["used_to"]) for r in rows]
 
 
-async def write(conn: asyncpg.Connection, tenant_id: str, periods: list[Period], mode: Mode) -> int:
+async def write(conn: Connection, tenant_id: str, periods: list[Period], mode: Mode) -> int:
     """`replace`: the devices of the file get exactly the file's periods; `append`: they are added.
     Returns how many periods were removed."""
     removed = 0
@@ -71,7 +72,7 @@ ORDER BY coalesce(d.asset_number, ''), u.device_id, u.used_from, u.user_name, u.
 
 
 async def export_rows(
-    conn: asyncpg.Connection, tenant_id: str, *, chunk: int = 2000
+    conn: Connection, tenant_id: str, *, chunk: int = 2000
 ) -> AsyncIterator[list[asyncpg.Record]]:
     """Periods of existing devices (a deleted device's history is kept but not exported: it could
     not be imported back), from a server-side cursor in the caller's transaction."""
