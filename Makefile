@@ -32,8 +32,9 @@ lint: $(VENV)
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
+## unit: the tests marked `unit` (no I/O at all, enforced by conftest.py): fast, no database or broker
 unit: $(VENV)
-	.venv/bin/pytest -m unit $(PYTEST_ARGS)
+	.venv/bin/pytest -m unit -q $(PYTEST_ARGS)
 
 ## bench: the same pipeline with 100,000 simulated Intune devices
 bench: $(VENV)
