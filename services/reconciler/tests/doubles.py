@@ -12,10 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from ledger_contracts import LedgerDevice, codec
-
-from .batch import Effects, Needs, Record, RunState, Seen, State
-from .core import ConflictRecord, Ledger, RunEnd
-from .pipeline import process
+from reconciler.core import ConflictRecord, Ledger, RunEnd
+from reconciler.model import Effects, Needs, Record, RunState, Seen, State
+from reconciler.pipeline import process
 
 
 class MemoryStore:

@@ -32,10 +32,10 @@ from ledger_contracts import (
     UnlinkMasterLink,
     UpdateDevice,
 )
+from reconciler.core import ConflictRecord, normalise
+from reconciler.model import Record
 
-from .batch import Record
-from .core import ConflictRecord, normalise
-from .memory import MemoryStore
+from .doubles import MemoryStore
 
 TENANT = "t"
 T0 = datetime(2026, 11, 26, 6, tzinfo=UTC)

@@ -17,8 +17,9 @@ from ledger_contracts import (
     ImportRow,
     LedgerDeviceChanged,
 )
-from reconciler.batch import Record
-from reconciler.memory import MemoryStore
+from reconciler.model import Record
+
+from .doubles import MemoryStore
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 11, 26, 6, tzinfo=UTC)

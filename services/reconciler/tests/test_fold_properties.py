@@ -35,9 +35,10 @@ from ledger_contracts import (
     SyncRunStarted,
     UnlinkMasterLink,
 )
-from reconciler.batch import Record
-from reconciler.memory import MemoryStore
-from reconciler.testing import check_invariants
+from reconciler.model import Record
+
+from .doubles import MemoryStore
+from .scenario_runner import check_invariants
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 11, 26, tzinfo=UTC)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.testing import Scenario
+from .scenario_runner import Scenario
 
 pytestmark = pytest.mark.unit
 CORPUS = Path(__file__).parent / "scenarios"

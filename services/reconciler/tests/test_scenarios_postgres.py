@@ -13,12 +13,13 @@ import asyncpg
 import pytest
 
 from ledger_contracts import LedgerDevice, codec
-from reconciler.batch import Record
+from reconciler.adapters.postgres import PgStore, conflict_record
 from reconciler.core import ConflictRecord
 from reconciler.migrate import apply_migrations
+from reconciler.model import Record
 from reconciler.pipeline import process
-from reconciler.repository import PgStore, conflict_record
-from reconciler.testing import Scenario
+
+from .scenario_runner import Scenario
 
 pytestmark = pytest.mark.integration
 CORPUS = Path(__file__).parent / "scenarios"

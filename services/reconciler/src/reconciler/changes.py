@@ -6,8 +6,8 @@ from typing import Any
 
 from ledger_contracts import CommandRejected, Event, LedgerDeviceChanged
 
-from .batch import Effects, event_id
 from .core import Created, Deleted, Ledger, Outcome, Rejected, Updated, apply
+from .model import Effects, event_id
 
 
 def record_outcome(outcome: Outcome, source: Event, ledger: Ledger, fx: Effects, topic: str) -> None:

@@ -1,5 +1,5 @@
 """`ImportDevices` (R-C2) in the fold: its effects. The rules are in core/csv_import.py (what it
-needs loaded is in batch.needs); this only routes, like fold.py does for the other commands.
+needs loaded is in handlers.needs); this only routes, like handlers.py does for the other commands.
 
 The import is one record, so it is decided and written within the batch's one transaction: every
 row applies, or the import is refused with a `CommandRejected` and nothing changes.
@@ -11,10 +11,10 @@ import gc
 
 from ledger_contracts import DevicesImported, ImportDevices
 
-from .batch import Effects, event_id
+from .changes import record_outcome
 from .core import Ledger, Rejected
 from .core.csv_import import decide_import
-from .publish import record_outcome
+from .model import Effects, event_id
 
 
 def fold_import(msg: ImportDevices, ledger: Ledger, fx: Effects, topic: str) -> None:

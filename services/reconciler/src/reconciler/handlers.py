@@ -28,7 +28,7 @@ from ledger_contracts import (
     topics,
 )
 
-from .batch import NS, Effects, Record, RunState, Seen, State, canonical, event_id
+from .changes import record_outcome
 from .core import (
     Conflict,
     ConflictRecord,
@@ -50,8 +50,8 @@ from .core import (
     track_conflict,
 )
 from .csv_import import fold_import
+from .model import NS, Effects, Record, RunState, Seen, State, canonical, event_id
 from .planning import Planner
-from .publish import record_outcome
 
 log = structlog.get_logger(__name__)
 _COUNTED = {Created: "created", Updated: "updated", Conflict: "conflicts"}

@@ -15,9 +15,9 @@ from typing import Protocol
 
 from ledger_contracts import LedgerDevice, ResolveConflict, UnlinkMasterLink
 
-from .batch import Effects, Needs, Record, RunState, State, needs
 from .core import ConflictRecord
-from .fold import fold
+from .handlers import fold
+from .model import Effects, Needs, Record, RunState, State, needs
 from .unlink import CHUNK, unlink_devices, unlink_started
 
 

@@ -11,8 +11,8 @@ from collections import defaultdict
 
 from ledger_contracts import DeviceObserved, DryRunPlanned, Event, PlannedChange
 
-from .batch import Effects, RunState, event_id
 from .core import Conflict, Created, Outcome, RunEndDecision, Updated
+from .model import Effects, RunState, event_id
 
 CHUNK = 500
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ledger_contracts import ConflictResolved, LedgerDevice, UnlinkMasterLink, topics
 
-from .batch import Effects, RunState, event_id
+from .changes import record_outcome
 from .core import ConflictRecord, Ledger, decide_unlink
-from .publish import record_outcome
+from .model import Effects, RunState, event_id
 
 CHUNK = 5000
 

@@ -22,11 +22,11 @@ from aiokafka.structs import ConsumerRecord
 
 from ledger_contracts import codec, topics
 
-from . import repository as repo
-from .batch import Effects, Record
-from .migrate import apply_migrations
-from .pipeline import process
-from .settings import Settings
+from ..migrate import apply_migrations
+from ..model import Effects, Record
+from ..pipeline import process
+from ..settings import Settings
+from . import postgres as repo
 
 log = structlog.get_logger(__name__)
 
@@ -203,10 +203,3 @@ class Reconciler:
             for row in rows:
                 counts[row["topic"]] += 1
             log.debug("outbox.flushed", **counts)
-
-
-def build_app(
-    settings: Settings, *, pool: asyncpg.Pool | None = None, producer: AIOKafkaProducer | None = None
-) -> Reconciler:
-    """The composition root (STYLE §2): tests pass their own pool or producer."""
-    return Reconciler(settings, pool=pool, producer=producer)

@@ -1,7 +1,7 @@
 """SQL of the reconciler's state (schema `reconciler`): loading what a batch may read.
 
 Loads are set-based (one statement per kind of row, `unnest` + LATERAL lookups); writes are in
-persist.py. `PgStore` is the `Store` of pipeline.py over one connection inside one transaction.
+writes.py. `PgStore` is the `Store` of pipeline.py over one connection inside one transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import structlog
 
 from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice
 
-from .batch import Effects, Needs, RunState, State, add_wanted
-from .core import ConflictRecord, Ledger, RunEnd
-from .persist import write_effects
+from ...core import ConflictRecord, Ledger, RunEnd
+from ...model import Effects, Needs, RunState, State, add_wanted
+from .writes import write_effects
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ import asyncpg
 
 from ledger_contracts import LedgerDevice
 
-from .batch import Effects
-from .core import ConflictRecord, match_key, normalise
+from ...core import ConflictRecord, match_key, normalise
+from ...model import Effects
 
 _DEVICE_COLUMNS = (
     "tenant_id",
