@@ -20,10 +20,9 @@ from fastapi import FastAPI
 from ledger_contracts import Event, topics
 
 from . import bootstrap
-from .adapters import db
+from .adapters import db, kafka
 from .adapters.repositories import integrations as integrations_repo
 from .api import (
-    commands,
     conflicts,
     custom_fields,
     device_csv,
@@ -61,7 +60,7 @@ def build_app(
     requests_topic = topics.named(topics.SYNC_REQUESTS, settings.topic_prefix)
 
     async def publish_sync_request(event: Event) -> None:
-        await commands.publish(state.producer, requests_topic, event)
+        await kafka.publish(state.producer, requests_topic, event)
 
     state.sync_requests = SyncRequests(publish=publish_sync_request, keys=state.keys, metrics=state.metrics)
 
@@ -83,12 +82,7 @@ def build_app(
             if settings.bootstrap_file is not None:
                 await bootstrap.seed_file(state.pool, settings.bootstrap_file, keys=state.keys)
             if producer is None:
-                state.producer = AIOKafkaProducer(
-                    bootstrap_servers=settings.kafka_bootstrap_servers,
-                    acks="all",
-                    linger_ms=2,
-                    max_request_size=settings.max_message_bytes,  # a CSV import is one command (R-C2)
-                )
+                state.producer = kafka.create_producer(settings)
                 await state.producer.start()
                 stack.push_async_callback(state.producer.stop)
             else:

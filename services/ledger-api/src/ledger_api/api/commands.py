@@ -7,28 +7,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-
-from ledger_contracts import Event, codec
-
 from ..adapters.db import Connection
 from ..adapters.repositories import devices
-from ..errors import ApiError, Unavailable
+from ..errors import ApiError
 from .deps import ProjectionSignal
-
-PUBLISH_TIMEOUT = 10.0
-
-
-async def publish(producer: AIOKafkaProducer | None, topic: str, event: Event) -> None:
-    """Keyed by tenant (SPEC §9); returns once the broker has acknowledged the record."""
-    if producer is None:
-        raise Unavailable("no broker connection", code="broker_unavailable")
-    key, value = codec.encode(event)  # fields carry only the keys set (PATCH semantics)
-    try:
-        await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=key), PUBLISH_TIMEOUT)
-    except (KafkaError, TimeoutError) as exc:
-        raise Unavailable(f"could not publish to {topic}: {exc!r}", code="broker_unavailable") from exc
 
 
 async def wait_for_outcome(
@@ -48,7 +30,7 @@ async def wait_for_outcome(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        outcome = await devices.command_outcome(conn, tenant_id, command_id) or await rejection(
+        outcome = await devices.command_outcome(conn, tenant_id, command_id) or await devices.rejection(
             conn, tenant_id, command_id
         )
         remaining = deadline - loop.time()
@@ -70,17 +52,6 @@ async def wait_for(
         if found is not None or remaining <= 0:
             return found
         await signal.wait(min(remaining, 0.25))
-
-
-async def rejection(conn: Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
-    """`{"rejected": {code, message, device_id}}` when the reconciler refused the command."""
-    row = await conn.fetchrow(
-        "SELECT code, message, device_id FROM ledger.command_rejections "
-        "WHERE command_id = $1 AND tenant_id = $2",
-        command_id,
-        tenant_id,
-    )
-    return {"rejected": dict(row)} if row else None
 
 
 # What a refusal means over HTTP: the reconciler's code is kept as the error code.

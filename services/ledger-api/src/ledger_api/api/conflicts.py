@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from ledger_contracts import ResolveConflict, topics
 
 from .. import cursor as cursors
+from ..adapters import kafka
 from ..adapters.repositories import conflicts as repo
+from ..adapters.repositories import devices
 from ..errors import Conflict, NotFound, Unprocessable
 from . import commands
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
@@ -146,9 +148,7 @@ async def resolve_conflict(
     command = ResolveConflict(
         tenant_id=tenant, conflict_id=conflict_id, resolution=body.resolution, device_id=body.device_id
     )
-    await commands.publish(
-        state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), command
-    )
+    await kafka.publish(state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), command)
     outcome = await commands.wait_for(
         lambda: _outcome(conn, tenant, command.event_id),
         timeout=state.settings.command_wait_seconds,
@@ -167,4 +167,4 @@ async def resolve_conflict(
 async def _outcome(conn: Conn, tenant: str, command_id: uuid.UUID) -> dict[str, Any] | None:
     if (resolved := await repo.resolved_by(conn, tenant, command_id)) is not None:
         return {"conflict_id": resolved}
-    return await commands.rejection(conn, tenant, command_id)
+    return await devices.rejection(conn, tenant, command_id)

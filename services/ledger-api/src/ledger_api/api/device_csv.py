@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from ledger_contracts import ImportDevices, ImportRow, codec, topics
 
+from ..adapters import kafka
 from ..adapters.db import Connection
 from ..adapters.repositories import custom_fields as custom_repo
 from ..adapters.repositories import device_csv
@@ -208,7 +209,7 @@ async def import_devices(
         conn, tenant, command.import_id, command.event_id, len(file.rows), command.occurred_at
     )
     try:
-        await commands.publish(
+        await kafka.publish(
             state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), command
         )
     except ApiError:

@@ -17,6 +17,7 @@ from ledger_contracts import (
 )
 
 from .. import cursor as cursors
+from ..adapters import kafka
 from ..adapters.repositories import device_listing as listing
 from ..adapters.repositories import devices
 from ..errors import Conflict, NotFound, Unprocessable
@@ -109,7 +110,7 @@ def _accepted(command_id: uuid.UUID, device_id: uuid.UUID) -> Response:
 
 async def _send_and_wait(state: State, conn: Conn, tenant: str, command: Any) -> dict[str, Any] | None:
     topic = topics.named(topics.COMMANDS, state.settings.topic_prefix)
-    await commands.publish(state.producer, topic, command)
+    await kafka.publish(state.producer, topic, command)
     outcome = await commands.wait_for_outcome(
         conn, tenant, command.event_id, timeout=state.settings.command_wait_seconds, signal=state.signal
     )

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from ledger_contracts import MasterLinkSettings, UnlinkMasterLink, topics
 
+from ..adapters import kafka
 from ..adapters.repositories import integrations, master_links, tenants
 from ..errors import Conflict, NotFound
 from ..scheduler import next_daily_run
-from . import commands
 from .admin_schemas import MasterLink, MasterLinkCreated, MasterLinkList, NewMasterLink, UnlinkAccepted
 from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
@@ -169,7 +169,7 @@ async def unlink(
                 {"master_link_id": master_link_id, "removed_at": link.removed_at},
                 code="already_removed",
             )
-        await commands.publish(
+        await kafka.publish(
             state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), command
         )
     return LedgerJSONResponse(

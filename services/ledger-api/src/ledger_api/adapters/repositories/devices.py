@@ -141,3 +141,14 @@ async def command_outcome(conn: Connection, tenant_id: str, command_id: uuid.UUI
         tenant_id,
     )
     return dict(row) if row else None
+
+
+async def rejection(conn: Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
+    """`{"rejected": {code, message, device_id}}` when the reconciler refused the command."""
+    row = await conn.fetchrow(
+        "SELECT code, message, device_id FROM ledger.command_rejections "
+        "WHERE command_id = $1 AND tenant_id = $2",
+        command_id,
+        tenant_id,
+    )
+    return {"rejected": dict(row)} if row else None
