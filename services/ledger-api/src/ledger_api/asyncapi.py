@@ -403,22 +403,27 @@ def rendered_files() -> dict[str, str]:
     return files
 
 
-def stale_files(docs_dir: Path) -> list[str]:
-    """What differs between the checked-in files under `docs_dir` and the contracts (empty: current)."""
-    expected = rendered_files()
+def checked_in_files(docs_dir: Path) -> dict[str, str]:
+    """Relative path -> content of the document and every schema file under `docs_dir`."""
+    paths = [docs_dir / DOCUMENT_FILE, *sorted((docs_dir / SCHEMAS_DIR).glob("*.json"))]
+    return {p.relative_to(docs_dir).as_posix(): p.read_text(encoding="utf-8") for p in paths if p.is_file()}
+
+
+def differences(expected: dict[str, str], checked_in: dict[str, str]) -> list[str]:
+    """What is stale in `checked_in` compared with `expected` (empty: current)."""
     problems = []
     for rel, text in expected.items():
-        path = docs_dir / rel
-        if not path.exists():
+        if rel not in checked_in:
             problems.append(f"{rel}: missing")
-        elif path.read_text(encoding="utf-8") != text:
+        elif checked_in[rel] != text:
             problems.append(f"{rel}: differs from the contracts")
-    schemas_dir = docs_dir / SCHEMAS_DIR
-    if schemas_dir.is_dir():
-        for path in sorted(schemas_dir.glob("*.json")):
-            if f"{SCHEMAS_DIR}/{path.name}" not in expected:
-                problems.append(f"{SCHEMAS_DIR}/{path.name}: no longer generated (delete it)")
+    problems += [f"{rel}: no longer generated (delete it)" for rel in checked_in if rel not in expected]
     return problems
+
+
+def stale_files(docs_dir: Path) -> list[str]:
+    """What differs between the checked-in files under `docs_dir` and the contracts (empty: current)."""
+    return differences(rendered_files(), checked_in_files(docs_dir))
 
 
 def write_files(docs_dir: Path) -> list[str]:
