@@ -1,0 +1,397 @@
+"""Integrations (connect, test, state: R-S2, R-S3, R-A1) and master links (link with a preview,
+daily sync time, sync now, change, unlink with the seed's two choices: R-M1, R-M7, R-S3–R-S5, R-A2)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from . import views
+from .api import ApiError
+from .web import Page, page, writer
+
+router = APIRouter()
+PageDep = Annotated[Page, Depends(page)]
+WriterDep = Annotated[Page, Depends(writer)]
+
+INTUNE_FIELDS = ("integration_id", "display_name", "azure_tenant_id", "client_id", "client_secret")
+INTUNE_OPTIONAL = ("authority_url", "graph_base_url", "ca_bundle")
+JAMF_FIELDS = (
+    "integration_id",
+    "display_name",
+    "base_url",
+    "client_id",
+    "client_secret",
+    "username",
+    "password",
+)
+JAMF_OPTIONAL = ("ca_bundle",)
+SECRET_FIELDS = frozenset({"client_secret", "password"})
+MDM_KEYS = ("serial_number", "uuid", "device_name")
+LEDGER_KEYS = ("serial_number", "asset_number")
+ASSET_SOURCES = ("uuid", "device_name")
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _form_text(form: Any, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+# --- integrations --------------------------------------------------------------------------------
+
+
+async def _integrations_page(
+    p: Page,
+    status_code: int = 200,
+    *,
+    error: str | None = None,
+    message: str | None = None,
+    values: dict[str, str] | None = None,
+    open_kind: str | None = None,
+) -> Response:
+    integrations = (await p.api.get("/v1/integrations")).get("items", [])
+    links = (await p.api.get("/v1/master-links")).get("items", [])
+    link_of = {link["integration_id"]: link for link in links}
+    rows = [
+        {
+            "integration": i,
+            "state": views.integration_state(i, p.tz, p.t),
+            "link": link_of.get(i["integration_id"]),
+        }
+        for i in integrations
+    ]
+    return p.render(
+        "integrations.html",
+        status_code,
+        rows=rows,
+        error=error,
+        message=message,
+        values=values or {},
+        open_kind=open_kind,
+        notice=p.request.query_params.get("notice"),
+    )
+
+
+@router.get("/integrations")
+async def integrations(p: PageDep) -> Response:
+    return await _integrations_page(p)
+
+
+@router.post("/integrations")
+async def connect(p: WriterDep, request: Request) -> Response:
+    """Secrets go to the API once and are never put back into a page, not even after an error."""
+    form = await request.form()
+    kind = _form_text(form, "kind")
+    if kind not in ("intune", "jamf_pro"):
+        return await _integrations_page(p, 422, error="kind")
+    names = (INTUNE_FIELDS + INTUNE_OPTIONAL) if kind == "intune" else (JAMF_FIELDS + JAMF_OPTIONAL)
+    body: dict[str, str] = {"kind": kind}
+    for name in names:
+        value = _form_text(form, name)
+        if value:
+            body[name] = value
+    if kind == "jamf_pro":
+        if _form_text(form, "auth") == "user":
+            body.pop("client_id", None)
+            body.pop("client_secret", None)
+        else:
+            body.pop("username", None)
+            body.pop("password", None)
+    try:
+        await p.api.request("POST", "/v1/integrations", json=body)
+    except ApiError as exc:
+        kept = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
+        return await _integrations_page(
+            p, exc.status if exc.status < 500 else 502, error=_explain(p, exc), values=kept, open_kind=kind
+        )
+    return p.redirect("/integrations", notice="connected")
+
+
+@router.post("/integrations/{integration_id}/test")
+async def test_connection(p: WriterDep, integration_id: str) -> Response:
+    """R-A1: tries the stored credentials (the API's `POST /v1/integrations/{id}/test`)."""
+    path = f"/v1/integrations/{integration_id}/test"
+    if not await p.caps.has("POST", "/v1/integrations/{integration_id}/test"):
+        return await _integrations_page(p, error=p.t("int.test_missing"))
+    try:
+        answer = await p.api.request("POST", path, ok=(404, 405, 422, 424, 502, 503))
+    except ApiError as exc:
+        return await _integrations_page(p, error=p.t("int.test_failed", reason=_explain(p, exc)))
+    if answer.status in (404, 405) and not isinstance(answer.body, dict):
+        return await _integrations_page(p, error=p.t("int.test_missing"))
+    ok, reason = test_outcome(answer.status, answer.body)
+    if ok:
+        return await _integrations_page(p, message=p.t("int.test_ok"))
+    return await _integrations_page(p, error=p.t("int.test_failed", reason=reason))
+
+
+def test_outcome(status: int, body: Any) -> tuple[bool, str]:
+    """Read a connection test's answer, whichever of the usual shapes the API gives."""
+    if not isinstance(body, dict):
+        return status < 300, str(status)
+    if "error" in body and isinstance(body["error"], dict):
+        err = body["error"]
+        return False, f"{err.get('code', '')}: {err.get('message', '')}".strip(": ")
+    ok = body.get("ok")
+    if ok is None and "success" in body:
+        ok = body.get("success")
+    if ok is None:
+        ok = str(body.get("status") or body.get("result") or "").lower() in (
+            "ok",
+            "succeeded",
+            "success",
+            "passed",
+        )
+    parts = [
+        str(body[k])
+        for k in ("failure", "category", "stage", "reason", "message", "detail")
+        if body.get(k) and not isinstance(body[k], dict | list)
+    ]
+    return bool(ok) and status < 300, " — ".join(parts) or str(status)
+
+
+def _explain(p: Page, exc: ApiError) -> str:
+    fields = ""
+    if isinstance(exc.details, list):
+        named = [str(d.get("field")) for d in exc.details if isinstance(d, dict) and d.get("field")]
+        if named:
+            fields = " (" + ", ".join(named) + ")"
+    return p.t("err.api", status=exc.status, code=exc.code, message=exc.message + fields)
+
+
+# --- master links --------------------------------------------------------------------------------
+
+
+@router.get("/links")
+async def links(p: PageDep, request: Request) -> Response:
+    removed = request.query_params.get("removed") == "1"
+    items = (await p.api.get("/v1/master-links", {"include_removed": "true"} if removed else None)).get(
+        "items", []
+    )
+    integrations = views.index_by((await p.api.get("/v1/integrations")).get("items", []), "integration_id")
+    unlinked = [i for i in integrations.values() if i.get("state") != "master_linked"]
+    return p.render(
+        "links.html",
+        links=items,
+        integrations=integrations,
+        unlinked=unlinked,
+        show_removed=removed,
+        notice=request.query_params.get("notice"),
+        can_patch=await p.caps.has("PATCH", "/v1/master-links/{master_link_id}"),
+    )
+
+
+def link_settings(form: Any, tenant_tz: str) -> tuple[dict[str, Any], list[str]]:
+    """The body of `POST /v1/master-links` from the form, and the names of wrong fields."""
+    errors = []
+    mdm, ledger = (
+        _form_text(form, "mdm_key") or "serial_number",
+        _form_text(form, "ledger_key") or "serial_number",
+    )
+    asset = _form_text(form, "asset_number_source") or "uuid"
+    local_time = _form_text(form, "local_time") or "06:00"
+    tz = _form_text(form, "time_zone") or tenant_tz
+    if mdm not in MDM_KEYS:
+        errors.append("mdm_key")
+    if ledger not in LEDGER_KEYS:
+        errors.append("ledger_key")
+    if asset not in ASSET_SOURCES:
+        errors.append("asset_number_source")
+    if not HHMM.match(local_time):
+        errors.append("local_time")
+    if views.zone(tz).key != tz:
+        errors.append("time_zone")
+    body = {
+        "integration_id": _form_text(form, "integration_id"),
+        "matching_key": {"mdm": mdm, "ledger": ledger},
+        "asset_number_source": asset,
+        "schedule": {"local_time": local_time, "time_zone": tz},
+    }
+    if not body["integration_id"]:
+        errors.append("integration_id")
+    return body, errors
+
+
+@router.get("/links/new")
+async def new_link(p: PageDep, request: Request) -> Response:
+    integrations = (await p.api.get("/v1/integrations")).get("items", [])
+    candidates = [i for i in integrations if i.get("state") != "master_linked"]
+    return p.render(
+        "link_form.html",
+        candidates=candidates,
+        chosen=request.query_params.get("integration_id", ""),
+        values={"local_time": "06:00", "time_zone": p.tz},
+        errors=[],
+        mdm_keys=MDM_KEYS,
+        ledger_keys=LEDGER_KEYS,
+        asset_sources=ASSET_SOURCES,
+    )
+
+
+async def _create_plan(p: Page, body: dict[str, Any]) -> dict[str, Any] | None:
+    """A dry run of a link that does not exist yet, when the API offers one."""
+    for path in ("/v1/master-links/preview", "/v1/master-links/plan", "/v1/master-links/dry-run"):
+        if await p.caps.has("POST", path):
+            return (await p.api.request("POST", path, json=body)).body  # type: ignore[no-any-return]
+    return None
+
+
+@router.post("/links/preview")
+async def preview_link(p: WriterDep, request: Request) -> Response:
+    """Before a link is turned on: what it will do (R-M1, R-I5). The link is not created here."""
+    form = await request.form()
+    body, errors = link_settings(form, p.tz)
+    integrations = (await p.api.get("/v1/integrations")).get("items", [])
+    if errors:
+        return p.render(
+            "link_form.html",
+            422,
+            candidates=[i for i in integrations if i.get("state") != "master_linked"],
+            chosen=body["integration_id"],
+            values={k: _form_text(form, k) for k in ("local_time", "time_zone")},
+            errors=errors,
+            mdm_keys=MDM_KEYS,
+            ledger_keys=LEDGER_KEYS,
+            asset_sources=ASSET_SOURCES,
+        )
+    plan = await _create_plan(p, body)
+    integration = next((i for i in integrations if i["integration_id"] == body["integration_id"]), None)
+    ledger_total = await _count_hint(p)
+    return p.render(
+        "link_preview.html", body=body, plan=plan, integration=integration, ledger_hint=ledger_total
+    )
+
+
+async def _count_hint(p: Page) -> dict[str, bool]:
+    """Whether the ledger already holds devices (one page of one row each: never a count of all)."""
+    out = {}
+    for source in ("manual", "intune", "jamf_pro"):
+        page_ = await p.api.get("/v1/devices", {"source": source, "limit": "1", "fields": "device_id"})
+        out[source] = bool(page_.get("items"))
+    return out
+
+
+@router.post("/links")
+async def create_link(p: WriterDep, request: Request) -> Response:
+    form = await request.form()
+    body, errors = link_settings(form, p.tz)
+    if errors:
+        return p.redirect("/links/new", integration_id=body["integration_id"])
+    answer = await p.api.request("POST", "/v1/master-links", json=body)
+    run = (answer.body or {}).get("sync_run") or {}
+    if run.get("sync_run_id"):
+        return p.redirect(f"/runs/{run['sync_run_id']}", linked="1")
+    return p.redirect("/links", notice="linked")
+
+
+@router.post("/links/{link_id}/sync")
+async def sync_now(p: WriterDep, link_id: str, request: Request) -> Response:
+    """R-M7 "sync now", or a dry run that only reports what a sync would change."""
+    form = await request.form()
+    dry = form.get("dry_run") in ("1", "true", "on")
+    answer = await p.api.request("POST", f"/v1/master-links/{link_id}/sync", json={"dry_run": dry})
+    run_id = (answer.body or {}).get("sync_run_id")
+    return p.redirect(f"/runs/{run_id}" if run_id else "/runs")
+
+
+@router.get("/links/{link_id}/unlink")
+async def unlink_dialog(p: PageDep, link_id: str) -> Response:
+    link = await p.api.get(f"/v1/master-links/{link_id}")
+    return p.render("unlink.html", link=link, error=None)
+
+
+@router.post("/links/{link_id}/unlink")
+async def unlink(p: WriterDep, link_id: str, request: Request) -> Response:
+    """R-S4 keep the devices as manual / R-S5 delete them: the choice is required, never defaulted."""
+    form = await request.form()
+    choice = _form_text(form, "keep_devices")
+    if choice not in ("true", "false"):
+        link = await p.api.get(f"/v1/master-links/{link_id}")
+        return p.render("unlink.html", 422, link=link, error=p.t("ml.unlink_prompt"))
+    await p.api.request("DELETE", f"/v1/master-links/{link_id}", params={"keep_devices": choice})
+    return p.redirect("/links", notice="unlinked")
+
+
+@router.get("/links/{link_id}/edit")
+async def edit_link(p: PageDep, link_id: str) -> Response:
+    link = await p.api.get(f"/v1/master-links/{link_id}")
+    return p.render(
+        "link_edit.html",
+        link=link,
+        plan=None,
+        error=None,
+        can_patch=await p.caps.has("PATCH", "/v1/master-links/{master_link_id}"),
+        mdm_keys=MDM_KEYS,
+        ledger_keys=LEDGER_KEYS,
+        asset_sources=ASSET_SOURCES,
+        pending=None,
+    )
+
+
+@router.post("/links/{link_id}/edit")
+async def change_link(p: WriterDep, link_id: str, request: Request) -> Response:
+    """R-A2: the schedule is changed at once; a new matching key or asset-number source is first
+    planned (the API answers with a dry run) and applied only by a second, explicit submit."""
+    form = await request.form()
+    link = await p.api.get(f"/v1/master-links/{link_id}")
+    can_patch = await p.caps.has("PATCH", "/v1/master-links/{master_link_id}")
+    body, errors = link_settings(form, p.tz)
+    ctx: dict[str, Any] = {
+        "link": link,
+        "can_patch": can_patch,
+        "mdm_keys": MDM_KEYS,
+        "ledger_keys": LEDGER_KEYS,
+        "asset_sources": ASSET_SOURCES,
+        "plan": None,
+        "pending": None,
+    }
+    if not can_patch:
+        return p.render("link_edit.html", 409, error=p.t("ml.change_unsupported"), **ctx)
+    if [e for e in errors if e != "integration_id"]:
+        return p.render("link_edit.html", 422, error=", ".join(errors), **ctx)
+    patch = change_body(link, body, confirm=form.get("confirm") == "1")
+    if not patch:
+        return p.redirect("/links")
+    answer = await p.api.request("PATCH", f"/v1/master-links/{link_id}", json=patch, ok=(409, 422))
+    if answer.status >= 400:
+        err = (answer.body or {}).get("error", {})
+        return p.render(
+            "link_edit.html", answer.status, error=f"{err.get('code')}: {err.get('message')}", **ctx
+        )
+    plan = plan_of(answer.body)
+    if plan is not None and form.get("confirm") != "1":
+        return p.render("link_edit.html", error=None, **{**ctx, "plan": plan, "pending": patch})
+    return p.redirect("/links", notice="changed")
+
+
+def change_body(link: dict[str, Any], body: dict[str, Any], *, confirm: bool) -> dict[str, Any]:
+    """Only what differs from the link as it is; `confirm` asks the API to apply a planned change."""
+    patch: dict[str, Any] = {}
+    sched = link.get("schedule") or {}
+    if body["schedule"]["local_time"] != sched.get("local_time") or body["schedule"][
+        "time_zone"
+    ] != sched.get("time_zone"):
+        patch["schedule"] = body["schedule"]
+    if body["matching_key"] != link.get("matching_key"):
+        patch["matching_key"] = body["matching_key"]
+    if body["asset_number_source"] != link.get("asset_number_source"):
+        patch["asset_number_source"] = body["asset_number_source"]
+    if patch and confirm and ("matching_key" in patch or "asset_number_source" in patch):
+        patch["confirm"] = True
+    return patch
+
+
+def plan_of(body: Any) -> dict[str, Any] | None:
+    """The dry-run plan in a PATCH answer, if the API answered with one instead of applying."""
+    if not isinstance(body, dict):
+        return None
+    for key in ("plan", "dry_run", "preview"):
+        if isinstance(body.get(key), dict):
+            return body[key]  # type: ignore[no-any-return]
+    if body.get("status") in ("planned", "plan") or ("counts" in body and "items" in body):
+        return body
+    return None
