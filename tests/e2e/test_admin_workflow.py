@@ -40,6 +40,7 @@ def wait_until(check: Any, timeout: float = 60) -> Any:
     raise TimeoutError("condition not met")
 
 
+@pytest.mark.rule("R-S3", "R-S4")
 def test_connect_link_sync_and_unlink_over_the_api(stack: Stack) -> None:
     assert not list(stack.config.root.glob("*-integrations.json"))  # the connectors have no file
     sim = stack.sims["intune"]

@@ -95,6 +95,7 @@ def test_second_identical_sync_makes_no_changes(stack: Stack) -> None:
     assert after == before
 
 
+@pytest.mark.rule("R-I2", "R-I3", "R-I6", "R-M11", "R-E1", "R-E2", "R-E3")
 def test_mdm_first_fields_are_written_ledger_first_are_not(stack: Stack) -> None:
     dev = add_sim_device(stack)
     sync(stack)
@@ -123,6 +124,7 @@ def test_mdm_first_fields_are_written_ledger_first_are_not(stack: Stack) -> None
     assert os_change["rule"] == "mdm_first"
 
 
+@pytest.mark.rule("R-I1", "R-M5")
 def test_serial_zero_is_stored_empty_and_never_matched(stack: Stack) -> None:
     manual = create_manual(stack, asset_number="E2E-ZERO-" + uuid.uuid4().hex[:6], serial_number="0")
     dev = add_sim_device(stack, serialNumber="0", deviceName="E2E-ZERO-PC-" + uuid.uuid4().hex[:6])
@@ -134,6 +136,7 @@ def test_serial_zero_is_stored_empty_and_never_matched(stack: Stack) -> None:
     assert still["source"] == "manual" and still.get("binding") is None
 
 
+@pytest.mark.rule("R-M2", "R-M4", "R-I8")
 def test_matched_by_serial_becomes_bound_and_is_not_duplicated_after_edit(stack: Stack) -> None:
     serial = "E2E-BIND-" + uuid.uuid4().hex[:8].upper()
     manual = create_manual(stack, asset_number="E2E-" + serial, serial_number=serial, manufacturer="HP")
@@ -154,6 +157,7 @@ def test_matched_by_serial_becomes_bound_and_is_not_duplicated_after_edit(stack:
     assert detail(stack, manual["device_id"])["serial_number"] == serial + "-EDITED"
 
 
+@pytest.mark.rule("R-S6")
 def test_bound_device_cannot_be_deleted_by_hand(stack: Stack) -> None:
     dev = add_sim_device(stack)
     sync(stack)

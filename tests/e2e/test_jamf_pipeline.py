@@ -77,6 +77,7 @@ def find(stack: Stack, q: str) -> list[dict[str, Any]]:
         return c.get("/v1/devices", params={"q": q, "limit": "100"}).raise_for_status().json()["items"]
 
 
+@pytest.mark.rule("R-J2", "R-M3")
 def test_first_sync_creates_computers_and_mobiles(stack: Stack) -> None:
     run = sync(stack)
     assert run["counts"]["seen"] == 30  # R-J2: both kinds
@@ -85,6 +86,7 @@ def test_first_sync_creates_computers_and_mobiles(stack: Stack) -> None:
     assert again["counts"]["created"] == 0 and again["counts"]["updated"] == 0
 
 
+@pytest.mark.rule("R-J1", "R-J2")
 def test_computer_7_and_mobile_7_stay_two_devices(stack: Stack) -> None:
     tag = uuid.uuid4().hex[:6].upper()
     sim(stack, "POST", "/computers", computer("900007", f"C7{tag}", None, f"MAC-{tag}"))
@@ -101,6 +103,7 @@ def test_computer_7_and_mobile_7_stay_two_devices(stack: Stack) -> None:
     assert m["manufacturer"] == "Apple" and m["os"].startswith("macOS (")  # R-J1
 
 
+@pytest.mark.rule("R-J3")
 def test_asset_tag_collision_yields_sys_prefix(stack: Stack) -> None:
     tag = "E2E" + uuid.uuid4().hex[:5].upper()
     with stack.client() as c:

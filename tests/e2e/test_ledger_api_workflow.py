@@ -76,6 +76,7 @@ def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
+@pytest.mark.rule("R-C1", "R-C2", "R-C3", "R-C4", "R-M8")
 def test_custom_fields_and_a_csv_import_export_through_the_services(stack: Stack) -> None:
     tag = uuid.uuid4().hex[:6].upper()
     with stack.client() as c:
@@ -109,6 +110,7 @@ def test_custom_fields_and_a_csv_import_export_through_the_services(stack: Stack
         assert f"CSV-{tag}-1,alice@example.com,2025-04-01," in c.get("/v1/usage-history/export.csv").text
 
 
+@pytest.mark.rule("R-M9")
 def test_a_conflict_is_listed_and_resolved_over_http(stack: Stack) -> None:
     serial = "E2E-TWIN-" + uuid.uuid4().hex[:6].upper()
     with stack.client() as c:
@@ -153,6 +155,7 @@ def test_a_dry_run_plan_is_served(stack: Stack) -> None:
         assert c.get("/v1/devices", params={"q": dev["serialNumber"]}).json()["items"] == []
 
 
+@pytest.mark.rule("R-E4")
 def test_replay_rebuilds_the_running_apis_tables(stack: Stack) -> None:
     """Last: `ledger-api replay` against the live stack, first --verify, then the swap."""
     assert stack.broker is not None

@@ -109,6 +109,7 @@ def eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
     raise TimeoutError("condition not met")
 
 
+@pytest.mark.rule("R-M10")
 def test_a_device_gone_from_the_mdm_is_marked_missing_and_unmarked_when_back(stack: Stack) -> None:
     dev = add_sim_device(stack)
     sync(stack)
@@ -155,6 +156,7 @@ def test_a_reenrolled_device_keeps_its_ledger_id_and_follows_the_new_mdm_id(stac
     assert run["counts"]["conflicts"] >= 1
 
 
+@pytest.mark.rule("R-M9")
 def test_an_ambiguous_serial_is_a_conflict_until_a_person_links_it(stack: Stack) -> None:
     serial = "E2E-TWIN-" + uuid.uuid4().hex[:6].upper()
     twins = []
@@ -203,6 +205,7 @@ def test_a_dry_run_reports_the_diff_and_changes_nothing(stack: Stack) -> None:
     assert api(stack, f"/v1/devices/{device['device_id']}")["os"] == "Windows (10.0.99999.9)"
 
 
+@pytest.mark.rule("R-S4", "R-S5")
 def test_unlink_keeps_devices_as_manual_then_a_second_unlink_deletes_them(stack: Stack) -> None:
     dev = add_sim_device(stack)
     sync(stack)

@@ -123,13 +123,13 @@ async def test_connection(p: WriterDep, integration_id: str) -> Response:
         return await _integrations_page(p, error=p.t("int.test_failed", reason=_explain(p, exc)))
     if answer.status in (404, 405) and not isinstance(answer.body, dict):
         return await _integrations_page(p, error=p.t("int.test_missing"))
-    ok, reason = test_outcome(answer.status, answer.body)
+    ok, reason = connection_test_outcome(answer.status, answer.body)
     if ok:
         return await _integrations_page(p, message=p.t("int.test_ok"))
     return await _integrations_page(p, error=p.t("int.test_failed", reason=reason))
 
 
-def test_outcome(status: int, body: Any) -> tuple[bool, str]:
+def connection_test_outcome(status: int, body: Any) -> tuple[bool, str]:
     """Read a connection test's answer, whichever of the usual shapes the API gives."""
     if not isinstance(body, dict):
         return status < 300, str(status)
