@@ -44,8 +44,7 @@ def pids(stack: Stack) -> dict[str, int]:
     out = {name: proc.popen.pid for name, proc in stack.procs.items()}
     if stack.broker and stack.broker.process:
         out["tansu (broker)"] = stack.broker.process.pid
-    server = stack.database.server if stack.database else None
-    if server is not None and (pid := server.get_pid()):  # type: ignore[attr-defined]
+    if stack.database and (pid := stack.database.pid):
         out["postgres"] = pid
     return out
 

@@ -9,7 +9,9 @@ import asyncio
 import base64
 import json
 import os
+import re
 import secrets
+import selectors
 import shutil
 import subprocess
 import sys
@@ -68,6 +70,17 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # on top of os.environ
+
+
+class PortInUse(RuntimeError):
+    """The port a stack needs is taken (often a ledger API of an earlier run still serving)."""
+
+
+# What a service logs once it consumes (its "ready line"); `restart` waits for it.
+READY_EVENT = re.compile(rb'"event":\s*"[\w-]+\.(?:started|consuming|ready)"')
+SIM_KEYS = {"graph-sim": "intune", "jamf-sim": "jamf"}
 
 
 class Stack:
@@ -83,6 +96,30 @@ class Stack:
     # --- start ---------------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        """Start everything; if any part fails, stop what was started, then raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def preflight(self) -> None:
+        """Refuse to start over a leftover database server or on a taken API port (one clear line)."""
+        pgdata = self.config.root / "pgdata"
+        if pid := infra.leftover_postgres(pgdata.resolve()):
+            raise infra.LeftoverServer(
+                f"a PostgreSQL server (pid {pid}) of an earlier run still uses {pgdata}; "
+                f"stop it (kill {pid}) and start again"
+            )
+        if infra.port_in_use(self.config.api_port):
+            raise PortInUse(
+                f"port {self.config.api_port} is already in use (a ledger API of an earlier run?); "
+                "stop that process and start again"
+            )
+
+    def _start(self) -> None:
+        self.preflight()
         root = self.config.root
         if root.exists():
             shutil.rmtree(root)  # the embedded broker keeps nothing: start the database fresh too
@@ -97,7 +134,6 @@ class Stack:
         self._write_configs()
         self._start_services()
         self.wait_ready()
-        return self
 
     async def _prepare(self) -> str:
         assert self.broker and self.database
@@ -120,25 +156,84 @@ class Stack:
             env={**os.environ, **(env or {})},
             cwd=self.config.root,
             start_new_session=True,
+            preexec_fn=infra.die_with_parent(),  # dies with the stack's process, even on SIGKILL
         )
-        proc = Proc(name, popen, log_path)
+        out.close()  # the child has its own descriptor
+        proc = Proc(name, popen, log_path, list(argv), dict(env or {}))
         self.procs[name] = proc
         return proc
 
     def _ready_line(self, proc: Proc, timeout: float = 60) -> dict[str, Any]:
+        """The first JSON line on the simulator's stdout (read with a deadline: it cannot hang)."""
         assert proc.popen.stdout is not None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = proc.popen.stdout.readline()
-            if not line:
-                if proc.popen.poll() is not None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.popen.stdout, selectors.EVENT_READ)
+            while (left := deadline - time.monotonic()) > 0:
+                if not sel.select(left):
+                    break
+                line = proc.popen.stdout.readline()
+                if not line:
+                    proc.popen.wait(5)
                     raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}); see {proc.log_path}")
-                continue
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
+                try:
+                    return dict(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
         raise TimeoutError(f"{proc.name} printed no ready line in {timeout}s")
+
+    # --- faults: kill and restart --------------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process of the stack ("reconciler", "ledger-api", "intune-connector", …)."""
+        p = self.procs[name].popen
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+    def restart(self, name: str, timeout: float = 60) -> None:
+        """Start a process again with the same argv and environment and wait for its ready line:
+        the API's /readyz, a service's "….started"/"….consuming" log line, a simulator's JSON line.
+
+        A simulator keeps its tenant in memory: it comes back on the same port with the devices of
+        its seed (changes made through its control API are gone)."""
+        old = self.procs[name]
+        if old.popen.poll() is None:
+            self.kill(name)
+        argv = list(old.argv)
+        if name in SIM_KEYS:
+            port = self.sims[SIM_KEYS[name]]["base_url"].rsplit(":", 1)[1]
+            argv += ["--port", port]
+        offset = old.log_path.stat().st_size if old.log_path.exists() else 0
+        new = self._spawn(name, argv, old.env)
+        if name in SIM_KEYS:
+            self.sims[SIM_KEYS[name]] = self._ready_line(new, timeout)
+        elif name == "ledger-api":
+            self.wait_ready(timeout)
+        else:
+            self._wait_log_ready(new, offset, timeout)
+        log.info("stack.restarted", name=name, pid=new.popen.pid)
+
+    def _wait_log_ready(self, proc: Proc, offset: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}); see {proc.log_path}")
+            with proc.log_path.open("rb") as f:
+                f.seek(offset)
+                if READY_EVENT.search(f.read()):
+                    return
+            time.sleep(0.1)  # polling the log file for the ready line
+        raise TimeoutError(f"{proc.name} logged no ready line in {timeout}s; see {proc.log_path}")
+
+    def restart_database(self, *, crash: bool = True) -> None:
+        """SIGKILL (crash=True) or stop the embedded PostgreSQL and start it on the same data directory.
+
+        There is no `restart_broker`: the embedded Tansu keeps its topics in memory only, so a
+        restarted broker would come back empty — not a restart any real deployment sees."""
+        if self.database is None or self.database.data_dir is None:
+            raise RuntimeError("only the embedded PostgreSQL can be restarted (DATABASE_URL is external)")
+        self.database.restart(crash=crash)
 
     def _start_graph_sim(self) -> None:
         argv = [sys.executable, "-m", "mdm_sim", "graph", "--cert-dir", str(self.config.root / "certs")]
@@ -351,6 +446,7 @@ class Stack:
     # --- stop ----------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        """Stop every process this stack started (services, simulators, database, broker); idempotent."""
         for p in reversed(list(self.procs.values())):
             if p.popen.poll() is None:
                 p.popen.terminate()
@@ -359,6 +455,9 @@ class Stack:
                 p.popen.wait(10)
             except subprocess.TimeoutExpired:
                 p.popen.kill()
+                p.popen.wait(5)
+            if p.popen.stdout:
+                p.popen.stdout.close()
         if self.database:
             self.database.stop()
         if self.broker:
