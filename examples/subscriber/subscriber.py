@@ -18,6 +18,7 @@ updates both in one transaction.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,10 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from ledger_contracts import ChangeMessage, LedgerDeviceChanged, topics
+
+# FastStream's own access log would go to stdout; this service's logs go wherever logging sends them
+# (stderr in __main__), and stdout carries only the applied changes.
+log = logging.getLogger("examples.subscriber")
 
 
 @dataclass
@@ -72,7 +77,7 @@ def build_broker(
     on_message: Callable[[ChangeMessage], None] | None = None,
 ) -> KafkaBroker:
     """A broker with one subscriber on `ledger.changes.v1` (with the deployment's topic prefix)."""
-    broker = KafkaBroker(bootstrap)
+    broker = KafkaBroker(bootstrap, logger=log)
     state = mirror if mirror is not None else DeviceMirror()
 
     @broker.subscriber(
@@ -100,4 +105,4 @@ def build_broker(
 
 
 def build_app(bootstrap: str, **options: Any) -> FastStream:
-    return FastStream(build_broker(bootstrap, **options))
+    return FastStream(build_broker(bootstrap, **options), logger=log)
