@@ -1,12 +1,21 @@
-"""Folding a batch through the core: records + loaded state -> `Effects`. No I/O, no clock.
+"""The handler tables: what each consumed message needs loaded, and what it does. No I/O, no clock.
 
-The fold only routes: each message goes to its `decide_*` in the core, each outcome becomes state
-rows and events. A dry run decides on a fork of the ledger and publishes what it would do.
+One `match` over `Message` (every snapshot and command type) per question, each closed with
+`assert_never`: a message type added to `SnapshotMessage` or `CommandMessage` and not handled here
+fails the type check (mypy). The handlers only route: each message goes to its `decide_*` in the
+core, each outcome becomes state rows and events (changes.py). A dry run decides on a fork of the
+ledger and publishes what it would do (planning.py).
+
+- `references`: the runs and conflicts a batch names (loaded first).
+- `needs`: per tenant, the devices, keys and run ends the batch may read (`Needs`).
+- `fold`: the batch in canonical order through `Fold.handle` -> `Effects`.
 """
 
 from __future__ import annotations
 
+import operator
 import uuid
+from typing import assert_never
 
 import structlog
 
@@ -18,11 +27,15 @@ from ledger_contracts import (
     DeviceObserved,
     Event,
     ImportDevices,
+    MasterLinkChanged,
+    MasterLinkSettings,
+    ObservedDevice,
     ResolveConflict,
     SyncRunCompleted,
     SyncRunCounts,
     SyncRunFailed,
     SyncRunStarted,
+    UnlinkMasterLink,
     UpdateDevice,
     codec,
     topics,
@@ -35,6 +48,7 @@ from .core import (
     Created,
     Ignored,
     Ledger,
+    Outcome,
     Rejected,
     RunEnd,
     Updated,
@@ -45,24 +59,140 @@ from .core import (
     decide_resolution,
     decide_run_end,
     decide_update,
+    match_key,
+    normalise,
     partial_reason,
+    proposed_asset_number,
     settle_conflict,
     track_conflict,
 )
 from .csv_import import fold_import
-from .model import NS, Effects, Record, RunState, Seen, State, canonical, event_id
+from .model import NS, Effects, Needs, Record, RunState, Seen, State, Wanted, event_id
 from .planning import Planner
 
 log = structlog.get_logger(__name__)
 _COUNTED = {Created: "created", Updated: "updated", Conflict: "conflicts"}
 
+# --- what a batch reads ----------------------------------------------------------------------------
+
+
+def references(records: list[Record]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The sync runs and the conflicts the batch names: loaded before `needs` can be asked."""
+    runs: set[uuid.UUID] = set()
+    conflicts: set[uuid.UUID] = set()
+    for rec in records:
+        msg = rec.message
+        match msg:
+            case SyncRunStarted() | DeviceObserved() | SyncRunCompleted() | SyncRunFailed():
+                runs.add(msg.sync_run_id)
+            case ResolveConflict():
+                conflicts.add(msg.conflict_id)
+            case CreateDevice() | UpdateDevice() | DeleteDevice() | ImportDevices():
+                pass
+            case UnlinkMasterLink() | MasterLinkChanged():
+                pass
+            case _:
+                assert_never(msg)
+    return runs, conflicts
+
+
+def add_wanted(n: Needs, link: MasterLinkSettings, o: ObservedDevice) -> None:
+    key = match_key(o.serial_number if link.matching_key.mdm == "serial_number" else o.uuid)
+    asset = proposed_asset_number(o, link.asset_number_source)
+    n.observed[(link.integration_id, o.mdm_device_id)] = Wanted(
+        link.matching_key.ledger, key, normalise(asset)
+    )
+
+
+def needs(
+    records: list[Record],
+    runs: dict[uuid.UUID, RunState],
+    conflicts: dict[uuid.UUID, ConflictRecord] | None = None,
+) -> dict[str, Needs]:
+    """Per tenant, what the batch may read. `runs` must already hold the batch's runs, `conflicts`
+    the conflicts its commands name (`references`)."""
+    out: dict[str, Needs] = {}
+    conflicts = conflicts or {}
+    started = {
+        r.message.sync_run_id: r.message.master_link for r in records if isinstance(r.message, SyncRunStarted)
+    }
+
+    def link_of(run_id: uuid.UUID) -> MasterLinkSettings | None:
+        run = runs.get(run_id)
+        return run.master_link if run else started.get(run_id)
+
+    for rec in records:
+        msg = rec.message
+        n = out.get(msg.tenant_id) or out.setdefault(msg.tenant_id, Needs())
+        if type(msg) is DeviceObserved:  # nearly every record (exact type: cheaper than a match)
+            if (link := link_of(msg.sync_run_id)) is not None:
+                add_wanted(n, link, msg.device)
+            continue
+        match msg:
+            case DeviceObserved():
+                if (link := link_of(msg.sync_run_id)) is not None:
+                    add_wanted(n, link, msg.device)
+            case CreateDevice() | UpdateDevice():
+                n.device_ids.add(msg.device_id)
+                if (key := normalise(msg.fields.asset_number)) is not None:
+                    n.asset_keys.add(key)
+            case DeleteDevice():
+                n.device_ids.add(msg.device_id)
+            case SyncRunCompleted():
+                if (link := link_of(msg.sync_run_id)) is not None:
+                    n.ends[msg.sync_run_id] = link.integration_id
+            case ResolveConflict():
+                if msg.device_id is not None:
+                    n.device_ids.add(msg.device_id)
+                if (c := conflicts.get(msg.conflict_id)) is not None and c.tenant_id == msg.tenant_id:
+                    n.conflicts[c.conflict_id] = c
+                    n.device_ids.update(c.candidates)
+                    add_wanted(n, c.link, c.observed)
+            case ImportDevices():  # R-C2 (csv_import.py): the rows' devices, or the ids they would
+                for row in msg.rows:  # create (a redelivered import), and every asset number
+                    n.device_ids.add(row.device_id or msg.created_device_id(row.row))
+                    if (key := normalise(row.fields.asset_number)) is not None:
+                        n.asset_keys.add(key)
+            case SyncRunStarted() | SyncRunFailed():
+                pass  # the run itself is loaded by `references`
+            case UnlinkMasterLink():
+                pass  # never folded: pipeline.unlink loads the link's devices chunk by chunk
+            case MasterLinkChanged():
+                pass  # R-M12: implemented by the ordering work
+            case _:
+                assert_never(msg)
+    return out
+
+
+def canonical(records: list[Record]) -> list[Record]:
+    """The batch in a canonical order: each stretch of consecutive observations sorted by (MDM id,
+    run). Which of two devices of one run competing for one key or asset number gets it, and
+    so the final ledger, no longer depends on the order a connector happened to publish them in.
+    Other messages keep their place: a run's start, its end and commands are barriers."""
+    out: list[Record] = []
+    stretch: list[Record] = []
+    for rec in records:
+        if type(rec.message) is DeviceObserved:  # not isinstance: pydantic classes are ABCs (slow)
+            stretch.append(rec)
+            continue
+        out += sorted(stretch, key=_observation_order)
+        stretch = []
+        out.append(rec)
+    return out + sorted(stretch, key=_observation_order)
+
+
+# MDM id first (the run id only breaks ties of two runs in one stretch); attrgetter runs in C.
+_observation_order = operator.attrgetter("message.device.mdm_device_id", "message.sync_run_id")
+
+# --- what a batch does -----------------------------------------------------------------------------
+
 
 def fold(records: list[Record], state: State, runs: dict[uuid.UUID, RunState], prefix: str) -> Effects:
     """Apply every record (in canonical order); the effects hold the final state of all touched."""
-    return _Fold(state, runs, prefix).run(canonical(records))
+    return Fold(state, runs, prefix).run(canonical(records))
 
 
-class _Fold:
+class Fold:
     def __init__(self, state: State, runs: dict[uuid.UUID, RunState], prefix: str) -> None:
         self.state, self.runs = state, runs
         self.fx = Effects()
@@ -72,27 +202,47 @@ class _Fold:
 
     def run(self, records: list[Record]) -> Effects:
         for rec in records:
-            msg = rec.message
-            if type(msg) is DeviceObserved:  # first, and exact: nearly every record is one
-                self._device_observed(rec, msg)
-                continue
-            ledger = self.ledger(msg.tenant_id)
-            if isinstance(msg, SyncRunStarted):
-                self._run_started(msg)
-            elif isinstance(msg, SyncRunCompleted | SyncRunFailed):
-                self._run_finished(rec, msg)
-            elif isinstance(msg, CreateDevice):
-                record_outcome(decide_create(ledger, msg, msg.occurred_at), msg, ledger, self.fx, self.topic)
-            elif isinstance(msg, UpdateDevice):
-                record_outcome(decide_update(ledger, msg, msg.occurred_at), msg, ledger, self.fx, self.topic)
-            elif isinstance(msg, DeleteDevice):
-                record_outcome(decide_delete(ledger, msg), msg, ledger, self.fx, self.topic)
-            elif isinstance(msg, ResolveConflict):
-                self._resolve(msg, ledger)
-            elif isinstance(msg, ImportDevices):  # R-C2: all rows or none
-                fold_import(msg, ledger, self.fx, self.topic)
+            self.handle(rec)
         self.planner.flush_all()
         return self.fx
+
+    def handle(self, rec: Record) -> None:
+        """The handler table: one arm per message type."""
+        msg = rec.message
+        if type(msg) is DeviceObserved:  # first, and exact: nearly every record is one
+            self._device_observed(rec, msg)
+            return
+        match msg:
+            case DeviceObserved():
+                self._device_observed(rec, msg)
+            case SyncRunStarted():
+                self._run_started(msg)
+            case SyncRunCompleted() | SyncRunFailed():
+                self._run_finished(rec, msg)
+            case CreateDevice():
+                ledger = self.ledger(msg.tenant_id)
+                self._record(decide_create(ledger, msg, msg.occurred_at), msg, ledger)
+            case UpdateDevice():
+                ledger = self.ledger(msg.tenant_id)
+                self._record(decide_update(ledger, msg, msg.occurred_at), msg, ledger)
+            case DeleteDevice():
+                ledger = self.ledger(msg.tenant_id)
+                self._record(decide_delete(ledger, msg), msg, ledger)
+            case ResolveConflict():
+                self._resolve(msg, self.ledger(msg.tenant_id))
+            case ImportDevices():  # R-C2: all rows or none
+                fold_import(msg, self.ledger(msg.tenant_id), self.fx, self.topic)
+            case UnlinkMasterLink():
+                # R-S4/R-S5 are chunked over the store (pipeline.unlink, unlink.py): `segments`
+                # takes every unlink out of the records before they are folded.
+                raise AssertionError(f"an unlink reached the fold: {msg.event_id}")
+            case MasterLinkChanged():
+                pass  # R-M12: implemented by the ordering work
+            case _:
+                assert_never(msg)
+
+    def _record(self, outcome: Outcome, source: Event, ledger: Ledger) -> None:
+        record_outcome(outcome, source, ledger, self.fx, self.topic)
 
     def ledger(self, tenant_id: str) -> Ledger:
         ledger = self.state.ledgers.get(tenant_id)
@@ -152,7 +302,7 @@ class _Fold:
         if isinstance(outcome, Conflict) and outcome.rule == "bound_to_other_mdm_device":
             seen.reenroll.append((mdm_id, outcome.candidates[0]))  # if the old id is absent at the end
         if run.dry_run:  # plan on the fork: later devices of the run see what earlier ones would do
-            apply(ledger, outcome)  # type: ignore[arg-type]
+            apply(ledger, outcome)
             self.planner.observed(run, msg, outcome)
             return
         if isinstance(outcome, Conflict):
@@ -202,7 +352,7 @@ class _Fold:
                 occurred_at=source.occurred_at,
                 tenant_id=source.tenant_id,
                 conflict_id=closed.conflict_id,
-                resolution=closed.resolution,  # type: ignore[arg-type]
+                resolution=closed.resolution,
                 device_id=closed.resolved_device_id,
                 command_id=closed.resolved_by,
             ),

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger_contracts import LedgerDevice, ResolveConflict, UnlinkMasterLink
+from ledger_contracts import LedgerDevice, UnlinkMasterLink
 
 from .core import ConflictRecord
-from .handlers import fold
-from .model import Effects, Needs, Record, RunState, State, needs
+from .handlers import fold, needs, references
+from .model import Effects, Needs, Record, RunState, State
 from .unlink import CHUNK, unlink_devices, unlink_started
 
 
@@ -62,11 +62,9 @@ async def process(store: Store, records: list[Record], prefix: str) -> Written:
         if isinstance(part, UnlinkMasterLink):
             await unlink(store, part, prefix, written)
             continue
-        run_ids = {getattr(r.message, "sync_run_id", None) for r in part} - {None}
-        runs = await store.load_runs(run_ids)  # type: ignore[arg-type]
-        conflicts = await store.load_conflicts(
-            {r.message.conflict_id for r in part if type(r.message) is ResolveConflict}  # type: ignore[attr-defined]
-        )
+        run_ids, conflict_ids = references(part)
+        runs = await store.load_runs(run_ids)
+        conflicts = await store.load_conflicts(conflict_ids)
         state = await store.load_state(needs(part, runs, conflicts))
         fx = fold(part, state, runs, prefix)
         await store.write(fx)

@@ -10,6 +10,7 @@ import json
 import uuid
 import zlib
 from collections.abc import Iterable
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -17,13 +18,15 @@ import structlog
 from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice
 
 from ...core import ConflictRecord, Ledger, RunEnd
-from ...model import Effects, Needs, RunState, State, add_wanted
+from ...handlers import add_wanted
+from ...model import Effects, Needs, RunState, State
+from .connection import Connection
 from .writes import write_effects
 
 log = structlog.get_logger(__name__)
 
 
-async def lock_tenants(conn: asyncpg.Connection, tenant_ids: Iterable[str]) -> None:
+async def lock_tenants(conn: Connection, tenant_ids: Iterable[str]) -> None:
     """One writer per tenant at a time: snapshots and commands of a tenant may sit on partitions
     owned by different reconciler replicas. Locks are taken in a fixed order (no deadlock)."""
     for tenant in sorted(set(tenant_ids)):
@@ -132,7 +135,7 @@ WHERE sync_run_id = $1
 class PgStore:
     """The `Store` over one connection, inside the caller's transaction."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     async def load_runs(self, run_ids: set[uuid.UUID]) -> dict[uuid.UUID, RunState]:
@@ -242,7 +245,7 @@ class PgStore:
     async def _run_end(self, ledger: Ledger, tenant: str, integration: str, run_id: uuid.UUID) -> RunEnd:
         unseen = await self.conn.fetch(_UNSEEN, tenant, integration, run_id)
         _add(ledger, unseen)
-        last: dict = {}
+        last: dict[str, datetime] = {}
         if unseen:
             mdm_ids = [b.mdm_device_id for r in unseen if (b := ledger.devices[r["device_id"]].binding)]
             last = {
@@ -271,7 +274,7 @@ def _add(ledger: Ledger, rows: list[asyncpg.Record]) -> None:
             ledger.put(LedgerDevice.model_validate_json(r["doc"]))
 
 
-async def next_offsets(conn: asyncpg.Connection, group: str, topic: str) -> dict[int, int]:
+async def next_offsets(conn: Connection, group: str, topic: str) -> dict[int, int]:
     rows = await conn.fetch(
         "SELECT partition, next_offset FROM reconciler.consumer_offsets WHERE group_id = $1 AND topic = $2",
         group,
@@ -280,7 +283,7 @@ async def next_offsets(conn: asyncpg.Connection, group: str, topic: str) -> dict
     return {r["partition"]: r["next_offset"] for r in rows}
 
 
-async def store_offsets(conn: asyncpg.Connection, group: str, offsets: dict[tuple[str, int], int]) -> None:
+async def store_offsets(conn: Connection, group: str, offsets: dict[tuple[str, int], int]) -> None:
     await conn.executemany(
         """INSERT INTO reconciler.consumer_offsets (group_id, topic, partition, next_offset)
            VALUES ($1, $2, $3, $4)
@@ -289,11 +292,11 @@ async def store_offsets(conn: asyncpg.Connection, group: str, offsets: dict[tupl
     )
 
 
-async def pending_outbox(conn: asyncpg.Connection, limit: int = 20000) -> list[asyncpg.Record]:
+async def pending_outbox(conn: Connection, limit: int = 20000) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT seq, topic, key, value, headers FROM reconciler.outbox ORDER BY seq LIMIT $1", limit
     )
 
 
-async def delete_outbox(conn: asyncpg.Connection, up_to_seq: int) -> None:
+async def delete_outbox(conn: Connection, up_to_seq: int) -> None:
     await conn.execute("DELETE FROM reconciler.outbox WHERE seq <= $1", up_to_seq)
