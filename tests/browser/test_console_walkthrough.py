@@ -37,7 +37,8 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 if not Path(CHROMIUM).exists():
     pytest.skip(
-        f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium fonts-ipafont-gothic)",
+        f"browser tests need Debian's chromium at {CHROMIUM} "
+        "(apt-get install -y chromium fonts-ipafont-gothic)",
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright for Python is not installed")
