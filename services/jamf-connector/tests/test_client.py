@@ -10,31 +10,42 @@ from typing import Any
 
 import httpx
 import pytest
+import stamina
 
-from jamf_connector import retry
+from connector_kit import retry
 from jamf_connector.auth import AuthError
-from jamf_connector.client import JamfApiError, JamfClient, NotServed, open_client
+from jamf_connector.client import JamfApiError, JamfClient, NotServed, is_retryable, open_client
 from jamf_connector.settings import Integration
 from mdm_sim.jamf import Fault, JamfSim, Scheduled, SimConfig, generate_computers, generate_mobiles
 
-pytestmark = pytest.mark.unit  # the simulator in-process over loopback: no broker, no database
+pytestmark = pytest.mark.integration  # the simulator in-process over loopback TLS; no broker
 
-FAST = retry.RetryPolicy(max_attempts=5, base_s=0.001, cap_s=0.01)
+FAST = retry.RetryPolicy(max_attempts=5, base_delay_s=0.001, max_delay_s=0.01)
 
 
-class Sleeps:
-    """A recording sleep: retries happen at once, and the test can read what was asked for."""
+class Clock:
+    """A controllable monotonic clock for the token providers."""
 
     def __init__(self) -> None:
-        self.calls: list[float] = []
+        self.now = 1000.0
 
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def waits() -> Any:
+    """The backoff stamina chose before each retry (its on-retry hook), in order."""
+    seen: list[float] = []
+    saved = stamina.instrumentation.get_on_retry_hooks()
+    stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.wait_for)])
+    yield seen
+    stamina.instrumentation.set_on_retry_hooks(saved)
 
 
 async def pull_all(integration: Integration, **options: Any) -> tuple[list[tuple[str, str]], JamfClient]:
     """Every (kind, id) the client yields, in order, duplicates kept (so tests can count them)."""
-    options = {"policy": FAST, "sleep": Sleeps(), **options}
+    options = {"policy": FAST, **options}
     seen: list[tuple[str, str]] = []
     async with open_client(integration, **options) as client:
         async with contextlib.aclosing(client.inventory()) as pages:
@@ -83,13 +94,6 @@ async def test_a_stricter_clamp_than_2000_is_handled_too(serve_jamf: Any, make_o
     sim = fleet(2500, 1200, max_page_size=700)
     seen, _ = await pull_all(make_oauth(serve_jamf(sim)), page_size=2000)
     assert sorted(seen) == expected_ids(sim) and len(seen) == 3700
-
-
-async def test_at_most_five_requests_in_flight(serve_jamf: Any, make_oauth: Callable) -> None:
-    sim = fleet(2000, page_delay_s=0.05)
-    seen, _ = await pull_all(make_oauth(serve_jamf(sim)), page_size=100)
-    assert len(seen) == 2000
-    assert 2 <= sim.max_in_flight <= 5  # concurrent, and bounded
 
 
 async def test_devices_removed_and_added_mid_pull_are_each_seen_once(
@@ -163,21 +167,35 @@ async def test_token_revoked_mid_pull_is_reminted_once(
 
 
 async def test_oauth_token_is_reminted_before_it_expires(serve_jamf: Any, make_oauth: Callable) -> None:
-    # 2 s tokens, ~2.5 s of paging: the client must mint again on its own, before any 401.
-    sim = fleet(1000, oauth_token_lifetime_s=2, page_delay_s=0.2)
-    seen, client = await pull_all(make_oauth(serve_jamf(sim)), page_size=100, max_concurrency=1)
-    assert len(seen) == 1000
-    assert client.tokens.minted >= 2
-    assert sim.stats["unauthorized"] == 0
+    """Controllable clock: renewed once less than its slack (a quarter of its life, at most 60 s)
+    is left — before any 401 — and cached until then."""
+    sim = fleet(30)  # OAuth tokens live 300 s
+    clock = Clock()
+    async with open_client(make_oauth(serve_jamf(sim)), policy=FAST, clock=clock) as client:
+        first = await client.tokens.token()
+        clock.now += 239.0  # 61 s left: still fresh
+        assert await client.tokens.token() == first
+        clock.now += 2.0  # 59 s left: renewed
+        second = await client.tokens.token()
+        pages = [page async for page in client.inventory()]
+    assert second != first and client.tokens.minted == 2
+    assert sim.stats["token.oauth"] == 2 and sim.stats["unauthorized"] == 0
+    assert sum(len(p.records) for p in pages) == 30
 
 
 async def test_user_token_is_kept_alive_near_expiry(serve_jamf: Any, make_basic: Callable) -> None:
-    sim = fleet(1000, basic_token_lifetime_s=2.0, page_delay_s=0.2)
-    seen, client = await pull_all(make_basic(serve_jamf(sim)), page_size=100, max_concurrency=1)
-    assert len(seen) == 1000
-    assert sim.stats["token.keep_alive"] >= 1 and client.tokens.kept_alive >= 1  # type: ignore[attr-defined]
-    assert sim.stats["token.user"] == 1 + sim.stats["token.keep_alive"]  # keep-alive, not new logins
-    assert sim.stats["unauthorized"] == 0
+    """Controllable clock: a 30-minute user token near its end is extended by keep-alive, not by a
+    new login, and the extended token pulls without a 401."""
+    sim = fleet(30)
+    clock = Clock()
+    async with open_client(make_basic(serve_jamf(sim)), policy=FAST, clock=clock) as client:
+        first = await client.tokens.token()
+        clock.now += 1745.0  # ~55 s left: within the slack, still valid -> keep-alive
+        second = await client.tokens.token()
+        pages = [page async for page in client.inventory()]
+    assert second != first and client.tokens.kept_alive == 1  # type: ignore[attr-defined]
+    assert sim.stats["token.keep_alive"] == 1 and sim.stats["token.user"] == 2  # one login + one keep-alive
+    assert sim.stats["unauthorized"] == 0 and sum(len(p.records) for p in pages) == 30
 
 
 async def test_expired_user_token_is_replaced_by_a_new_login(serve_jamf: Any, make_basic: Callable) -> None:
@@ -215,21 +233,22 @@ async def test_wrong_credentials_fail_clearly_without_leaking(
 # --- throttling and faults -----------------------------------------------------------------------
 
 
-async def test_429_quota_violation_and_503_are_retried(serve_jamf: Any, make_oauth: Callable) -> None:
+async def test_429_quota_violation_and_503_are_retried(
+    serve_jamf: Any, make_oauth: Callable, waits: list[float]
+) -> None:
     sim = fleet(500, 100)
     sim.faults += [
-        Fault(status=429, count=2, retry_after=1.5, path="computers-inventory"),
+        Fault(status=429, count=2, retry_after=0.25, path="computers-inventory"),
         # Jamf Cloud's gateway throttle, recognised by its body whatever the status.
         Fault(status=400, count=1, quota_violation=True, path="computers-inventory"),
         Fault(status=503, count=1, path="mobile-devices"),
         Fault(status=500, count=1, quota_violation=True, path="/api/oauth/token"),
     ]
-    sleeps = Sleeps()
-    seen, _ = await pull_all(make_oauth(serve_jamf(sim)), page_size=100, sleep=sleeps)
+    seen, _ = await pull_all(make_oauth(serve_jamf(sim)), page_size=100)
     assert sorted(seen) == expected_ids(sim)
     assert sim.stats["faults"] == 5
-    assert len(sleeps.calls) == 5
-    assert sum(1 for s in sleeps.calls if s >= 1.5) == 2  # Retry-After honoured
+    assert len(waits) == 5
+    assert waits.count(0.25) == 2  # Retry-After honoured: exactly the server's value, not a backoff
 
 
 async def test_retries_are_bounded(serve_jamf: Any, make_oauth: Callable) -> None:
@@ -240,15 +259,6 @@ async def test_retries_are_bounded(serve_jamf: Any, make_oauth: Callable) -> Non
         await pull_all(make_oauth(srv))
     assert err.value.status == 503
     assert requests_to(sim, "/api/v4/computers-inventory") == FAST.max_attempts
-
-
-async def test_backoff_is_jittered_exponential_and_capped() -> None:
-    policy = retry.RetryPolicy(base_s=1.0, cap_s=8.0, max_retry_after_s=30.0)
-    delays = [[policy.delay(attempt, None) for _ in range(200)] for attempt in range(6)]
-    assert all(0 <= d <= min(8.0, 2**a) for a, ds in enumerate(delays) for d in ds)
-    assert len({round(d, 6) for d in delays[3]}) > 100  # jittered, not a fixed schedule
-    assert max(delays[5]) > 4.0  # grows
-    assert policy.delay(0, 12.0) >= 12.0 and policy.delay(0, 3600.0) == 30.0
 
 
 @pytest.mark.parametrize(
@@ -264,8 +274,9 @@ async def test_backoff_is_jittered_exponential_and_capped() -> None:
         (200, b"policies.ratelimit.QuotaViolation in a device name", False),
     ],
 )
+@pytest.mark.unit
 def test_what_is_retried(status: int, body: bytes, retryable: bool) -> None:
-    assert retry.is_retryable(httpx.Response(status, content=body)) is retryable
+    assert is_retryable(httpx.Response(status, content=body)) is retryable
 
 
 # --- transport -----------------------------------------------------------------------------------

@@ -12,16 +12,16 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from jamf_connector.credentials import open_credentials
-from jamf_connector.publisher import ListPublisher
+from connector_kit import ListPublisher, open_credentials
 from jamf_connector.service import build_app
-from jamf_connector.settings import BasicIntegration, OAuthIntegration, Settings
+from jamf_connector.settings import BasicIntegration, OAuthIntegration, Settings, parse_integrations
 from ledger_contracts import EncryptedCredentials, MasterLinkSettings, SyncRequested, SyncRunFailed
 from mdm_sim.jamf import JamfSim, generate_computers, generate_mobiles
 
-pytestmark = pytest.mark.unit  # the simulator in-process over loopback; no broker
+pytestmark = pytest.mark.integration  # the simulator in-process over loopback TLS; no broker
 
 KEY = Fernet.generate_key()
+KEY_SETTING = "JAMF_CONNECTOR_SECRETS_KEY"
 OTHER_KEY = Fernet.generate_key()
 
 
@@ -98,23 +98,36 @@ async def test_unusable_credentials_fail_the_run_clearly_and_without_a_secret(
         assert secret not in failed.error
 
 
+@pytest.mark.unit
 def test_a_bad_entry_names_the_problem_but_not_the_secret() -> None:
     sealed = seal({"base_url": "https://jamf.example", "client_secret": "Sup3r-Secret-Value"})
     with pytest.raises(ValueError, match="jamf-1") as info:
-        open_credentials(sealed, "jamf-1", SecretStr(KEY.decode()))
+        open_credentials(sealed, "jamf-1", SecretStr(KEY.decode()), KEY_SETTING, parse_integrations)
     assert "Sup3r-Secret-Value" not in str(info.value)
 
 
+@pytest.mark.unit
 def test_both_sign_in_kinds_and_rotation() -> None:
     keys = SecretStr(f"{OTHER_KEY.decode()},{KEY.decode()}")  # new first, old after
     oauth = open_credentials(
-        seal({"base_url": "https://j", "client_id": "c", "client_secret": "s"}), "j1", keys
+        seal({"base_url": "https://j", "client_id": "c", "client_secret": "s"}),
+        "j1",
+        keys,
+        KEY_SETTING,
+        parse_integrations,
     )
-    basic = open_credentials(seal({"base_url": "https://j", "username": "u", "password": "p"}), "j2", keys)
+    basic = open_credentials(
+        seal({"base_url": "https://j", "username": "u", "password": "p"}),
+        "j2",
+        keys,
+        KEY_SETTING,
+        parse_integrations,
+    )
     assert isinstance(oauth, OAuthIntegration) and isinstance(basic, BasicIntegration)
     assert (oauth.integration_id, basic.integration_id) == ("j1", "j2")
 
 
+@pytest.mark.unit
 def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAMF_CONNECTOR_SECRETS_KEY", KEY.decode())
     settings = Settings()

@@ -14,8 +14,9 @@ import pytest
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from jamf_connector.logs import configure_logging
-from jamf_connector.service import JamfConnector, build_app
+from connector_kit import configure_logging
+from connector_kit.subscriber import SyncRequestSubscriber
+from jamf_connector.service import build_app, build_subscriber
 from jamf_connector.settings import Integration, Settings
 from ledger_contracts import MasterLinkSettings, SyncRequested, codec, topics
 from mdm_sim.jamf import Fault, JamfSim, generate_computers, generate_mobiles
@@ -34,7 +35,9 @@ def sync_request(
 
 
 @contextlib.asynccontextmanager
-async def running(kafka: tuple[str, str], integrations: list[Integration]) -> AsyncIterator[JamfConnector]:
+async def running(
+    kafka: tuple[str, str], integrations: list[Integration]
+) -> AsyncIterator[SyncRequestSubscriber]:
     bootstrap, prefix = kafka
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
@@ -45,7 +48,9 @@ async def running(kafka: tuple[str, str], integrations: list[Integration]) -> As
         max_attempts=2,
         retry_base_delay_s=0.001,
     )
-    app = build_app(settings, integrations={i.integration_id: i for i in integrations})
+    app = build_subscriber(
+        settings, build_app(settings, integrations={i.integration_id: i for i in integrations})
+    )
     task = asyncio.create_task(app.run())
     try:
         await asyncio.wait_for(app.ready.wait(), 30)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from jamf_connector.publisher import ListPublisher
+from connector_kit import ListPublisher
 from jamf_connector.service import JamfConnector, build_app
 from jamf_connector.settings import Integration, Settings
 from ledger_contracts import (
@@ -23,7 +23,7 @@ from ledger_contracts import (
 )
 from mdm_sim.jamf import Fault, JamfSim, SimConfig, generate_computers, generate_mobiles
 
-pytestmark = pytest.mark.unit  # the simulator in-process over loopback: no broker, no database
+pytestmark = pytest.mark.integration  # the simulator in-process over loopback TLS; no broker
 
 
 def sync_request(integration_id: str = "jamf-1", kind: str = "jamf_pro", **kw: Any) -> SyncRequested:
@@ -65,15 +65,40 @@ async def test_a_run_is_started_then_devices_then_completed(serve_jamf: Any, mak
     assert outcome.status == "completed" and outcome.devices_observed == 370
 
 
-async def test_a_malformed_record_is_counted_and_skipped(serve_jamf: Any, make_oauth: Callable) -> None:
+async def test_a_malformed_field_is_emptied_with_a_warning_and_the_device_kept(
+    serve_jamf: Any, make_oauth: Callable
+) -> None:
+    """R-M14: one bad timestamp empties that field; the device is published and named in a warning."""
     computers = generate_computers(20, seed=5)
     computers[3]["general"]["lastContactTime"] = "last tuesday"
+    bad_id = computers[3]["id"]
     sim = JamfSim(computers, [])
     publisher = ListPublisher()
     outcome = await connector(make_oauth(serve_jamf(sim)), publisher).handle(sync_request())
-    assert (outcome.status, outcome.devices_observed, outcome.malformed) == ("completed", 19, 1)
+    assert outcome is not None
+    assert (outcome.status, outcome.devices_observed, outcome.with_warnings, outcome.skipped) == (
+        "completed",
+        20,
+        1,
+        0,
+    )
+    (warned,) = [e for e in publisher.events if isinstance(e, DeviceObserved) and e.warnings]
+    assert warned.device.mdm_device_id == f"computer:{bad_id}"
+    assert warned.device.mdm.last_check_in_at is None
+    (issue,) = warned.warnings
+    assert (issue.kind, issue.mdm_device_id, issue.field) == (
+        "warning",
+        f"computer:{bad_id}",
+        "general.lastContactTime",
+    )
     done = publisher.events[-1]
-    assert isinstance(done, SyncRunCompleted) and (done.devices_observed, done.reported_total) == (19, 20)
+    assert isinstance(done, SyncRunCompleted)
+    assert (done.devices_observed, done.reported_total, done.devices_with_warnings, done.devices_skipped) == (
+        20,
+        20,
+        1,
+        0,
+    )
 
 
 async def test_a_failed_pull_publishes_failed_and_never_completed(
@@ -169,5 +194,4 @@ def test_building_the_app_does_no_io(tmp_path: Any) -> None:
     path.write_text('{"j": {"base_url": "https://jamf.invalid", "username": "u", "password": "p"}}')
     app = build_app(Settings(integrations_file=path, kafka_bootstrap_servers="127.0.0.1:1"))
     assert list(app.integrations) == ["j"]
-    with pytest.raises(RuntimeError, match="start"):
-        _ = app.publisher  # no producer yet: nothing connected
+    assert app.publisher is None  # no broker yet: nothing connected

@@ -12,9 +12,19 @@ from typing import Any
 import pytest
 
 from jamf_connector import translate as translate_module
-from jamf_connector.translate import MalformedDevice, clean_serial, translate
+from jamf_connector.translate import MalformedDevice, clean_serial
+from jamf_connector.translate import translate as translate_record
+from ledger_contracts import ObservedDevice
 
 pytestmark = pytest.mark.unit
+
+
+def translate(kind: str, raw: Any) -> ObservedDevice:
+    """The device alone (these tests expect no warnings: a warning would be a regression)."""
+    device, warnings = translate_record(kind, raw)  # type: ignore[arg-type]
+    assert warnings == ()
+    return device
+
 
 SAMPLES = Path(__file__).parent / "samples"
 
@@ -348,40 +358,83 @@ def test_unknown_keys_and_null_sections_are_fine() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "raw", "record_id", "field"),
+    ("kind", "raw", "field"),
     [
-        ("computer", {"general": {"name": "x"}}, None, "id"),
-        ("computer", {"id": ""}, None, "id"),
-        ("mobile", {"deviceType": "iOS"}, None, "mobileDeviceId"),
-        ("computer", {"id": "5", "general": ["not", "an", "object"]}, "5", "general"),
+        ("computer", {"general": {"name": "x"}}, "id"),
+        ("computer", {"id": ""}, "id"),
+        ("computer", {"id": {"nested": 1}}, "id"),
+        ("computer", {"id": "9" * 5000}, "id"),
+        ("mobile", {"deviceType": "iOS"}, "mobileDeviceId"),
+        ("mobile", ["not a record"], "<record>"),
+        ("computer", None, "<record>"),
+    ],
+)
+def test_a_record_without_a_usable_id_is_skipped(kind: str, raw: Any, field: str) -> None:
+    """R-M14: only a record with no usable id is skipped (MalformedDevice: the run counts it)."""
+    with pytest.raises(MalformedDevice) as err:
+        translate_record(kind, raw)  # type: ignore[arg-type]
+    assert (err.value.kind, err.value.record_id, err.value.field) == (kind, None, field)
+    assert field in str(err.value) and "<no id>" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "field", "emptied"),
+    [
+        ("computer", {"id": "5", "general": ["not", "an", "object"]}, "general", lambda d: d.device_name),
         (
             "computer",
             {"id": "6", "storage": {"disks": [{"sizeMegabytes": "lots"}]}},
-            "6",
             "storage.disks.0.sizeMegabytes",
+            lambda d: d.mdm.disk_capacity_gb,
         ),
         (
             "computer",
-            {"id": "7", "general": {"lastContactTime": "yesterday"}},
-            "7",
+            {"id": "7", "general": {"name": "Mac-7", "lastContactTime": "yesterday"}},
             "general.lastContactTime",
+            lambda d: d.mdm.last_check_in_at,
         ),
         (
             "mobile",
             {"mobileDeviceId": "8", "general": {"lastEnrolledDate": "31/12/2024"}},
-            "8",
             "general.lastEnrolledDate",
+            lambda d: d.mdm.enrolled_at,
         ),
-        ("mobile", ["not a record"], None, "<record>"),
+        (
+            "computer",
+            {"id": "10", "general": {"name": "x" * 5_000_000}},
+            "general.name",
+            lambda d: d.device_name,
+        ),
+        (
+            "computer",
+            {"id": "11", "hardware": {"serialNumber": ["C02"]}},
+            "hardware.serialNumber",
+            lambda d: d.serial_number,
+        ),
+        ("computer", {"id": "12", "userAndLocation": "alice"}, "userAndLocation", lambda d: d.assigned_user),
+        (
+            "mobile",
+            {"mobileDeviceId": "13", "hardware": {"capacityMb": 1.5}},
+            "hardware.capacityMb",
+            lambda d: d.mdm.disk_capacity_gb,
+        ),
+        (
+            "computer",
+            {"id": "14", "general": {"supervised": "yes"}},
+            "general.supervised",
+            lambda d: d.mdm.management_status,
+        ),
     ],
 )
-def test_malformed_records_name_the_record_and_field(
-    kind: str, raw: Any, record_id: str | None, field: str
+def test_a_malformed_optional_field_is_emptied_with_a_warning(
+    kind: str, raw: Any, field: str, emptied: Any
 ) -> None:
-    with pytest.raises(MalformedDevice) as err:
-        translate(kind, raw)  # type: ignore[arg-type]
-    assert (err.value.kind, err.value.record_id, err.value.field) == (kind, record_id, field)
-    assert field in str(err.value) and (record_id or "<no id>") in str(err.value)
+    """R-M14: the device is kept, the field is None, and one warning names the device and field."""
+    device, warnings = translate_record(kind, raw)  # type: ignore[arg-type]
+    assert emptied(device) is None
+    (warning,) = warnings
+    assert (warning.kind, warning.mdm_device_id, warning.field) == ("warning", device.mdm_device_id, field)
+    assert "left empty" in warning.reason and len(warning.reason) <= 500
 
 
 def test_translation_is_pure() -> None:

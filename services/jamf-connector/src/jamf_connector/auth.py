@@ -30,7 +30,7 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
-from . import retry
+from connector_kit import retry
 
 log = structlog.get_logger(__name__)
 Clock = Callable[[], float]
@@ -60,12 +60,10 @@ class TokenProvider(ABC):
         http: httpx.AsyncClient,
         *,
         policy: retry.RetryPolicy | None = None,
-        sleep: retry.Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
     ) -> None:
         self._http = http
         self._policy = policy or retry.RetryPolicy()
-        self._sleep = sleep
         self._clock = clock
         self._lock = asyncio.Lock()  # one mint at a time, however many pages are waiting
         self._token: AccessToken | None = None
@@ -75,9 +73,9 @@ class TokenProvider(ABC):
         async with self._lock:
             current, now = self._token, self._clock()
             if current is None or current.remaining_s(now) <= current.slack_s:
-                self._token = await self._renew(current, now)
+                current = self._token = await self._renew(current, now)
                 self.minted += 1
-            return self._token.value
+            return current.value
 
     def invalidate(self, value: str) -> None:
         """Forget `value` if it is still the cached token (another caller may have renewed it)."""
@@ -88,7 +86,7 @@ class TokenProvider(ABC):
     async def _renew(self, current: AccessToken | None, now: float) -> AccessToken: ...
 
     async def _post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return await retry.send(self._http, "POST", path, policy=self._policy, sleep=self._sleep, **kwargs)
+        return await retry.request(self._http, "POST", path, policy=self._policy, **kwargs)
 
 
 class ClientCredentialsProvider(TokenProvider):

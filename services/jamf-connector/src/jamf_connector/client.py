@@ -20,7 +20,7 @@ import contextlib
 import json
 import math
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,19 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from . import paging, retry
+from connector_kit import retry
+
+from . import paging
 from .auth import ClientCredentialsProvider, TokenProvider, UserTokenProvider
 from .models import Page
 from .settings import COMPUTER_API_VERSIONS, Integration, OAuthIntegration
 from .translate import Kind
 
 log = structlog.get_logger(__name__)
+
+# Jamf Cloud's gateway throttle: retried whatever its status, since the gateway has answered it with
+# 429, 500 and others over the years (jamf2snipe checks the body the same way).
+QUOTA_VIOLATION = b"policies.ratelimit.QuotaViolation"
 
 COMPUTER_SECTIONS = ("GENERAL", "HARDWARE", "OPERATING_SYSTEM", "USER_AND_LOCATION", "STORAGE")
 MOBILE_SECTIONS = ("GENERAL", "HARDWARE", "USER_AND_LOCATION")
@@ -71,7 +77,6 @@ class JamfClient:
         page_size: int = 2000,
         max_concurrency: int = 5,
         policy: retry.RetryPolicy | None = None,
-        sleep: retry.Sleep = asyncio.sleep,
         computer_versions: Sequence[str] = COMPUTER_API_VERSIONS,
         computer_version: str | None = None,
     ) -> None:
@@ -81,14 +86,14 @@ class JamfClient:
         self.max_concurrency = max_concurrency
         self._slots = asyncio.Semaphore(max_concurrency)
         self._policy = policy or retry.RetryPolicy()
-        self._sleep = sleep
+        self.retry_stats = retry.RetryStats()
         self._versions = tuple(computer_versions)
         self.computer_version = computer_version  # remembered per integration by the caller
         self.reported_totals: dict[Kind, int] = {}
         self.pages = 0  # inventory pages fetched (gap checks included)
         self._walks: list[paging.Walk] = []
 
-    async def inventory(self) -> AsyncIterator[InventoryPage]:
+    async def inventory(self) -> AsyncGenerator[InventoryPage, None]:
         """Every computer, then every mobile device (R-J2: both kinds in one run)."""
         async with contextlib.aclosing(self.computers()) as pages:
             async for page in pages:
@@ -105,14 +110,14 @@ class JamfClient:
     def duplicates(self) -> int:
         return sum(w.duplicates for w in self._walks)
 
-    async def computers(self) -> AsyncIterator[InventoryPage]:
+    async def computers(self) -> AsyncGenerator[InventoryPage, None]:
         params = [("section", s) for s in COMPUTER_SECTIONS] + [("sort", "id:asc")]
         path, first = await self._first_computer_page(params)
         async with contextlib.aclosing(self._paginate("computer", path, params, first)) as pages:
             async for page in pages:
                 yield page
 
-    async def mobile_devices(self) -> AsyncIterator[InventoryPage]:
+    async def mobile_devices(self) -> AsyncGenerator[InventoryPage, None]:
         params = [("section", s) for s in MOBILE_SECTIONS] + [("sort", "mobileDeviceId:asc")]
         first = await self._get_page(MOBILE_PATH, params, 0, self.page_size)
         async with contextlib.aclosing(self._paginate("mobile", MOBILE_PATH, params, first)) as pages:
@@ -138,7 +143,7 @@ class JamfClient:
 
     async def _paginate(
         self, kind: Kind, path: str, params: list[tuple[str, str]], first: Page
-    ) -> AsyncIterator[InventoryPage]:
+    ) -> AsyncGenerator[InventoryPage, None]:
         walk = paging.Walk(ID_FIELD[kind])
         self._walks.append(walk)
         total = first.totalCount or 0
@@ -155,14 +160,14 @@ class JamfClient:
                 async for number, page in stream:
                     total = page.totalCount or 0
                     yield InventoryPage(kind, walk.take(number, page.results or []), total)
-        async with contextlib.aclosing(self._fill_gaps(kind, path, params, walk)) as stream:
-            async for page in stream:
-                yield page
+        async with contextlib.aclosing(self._fill_gaps(kind, path, params, walk)) as gap_pages:
+            async for found in gap_pages:
+                yield found
         self.reported_totals[kind] = total
 
     async def _fill_gaps(
         self, kind: Kind, path: str, params: list[tuple[str, str]], walk: paging.Walk
-    ) -> AsyncIterator[InventoryPage]:
+    ) -> AsyncGenerator[InventoryPage, None]:
         """Devices that slipped between pages while the set moved (see paging.py)."""
         for expr in paging.gap_filters(walk.id_field, walk.gaps()):
             filtered = [*params, ("filter", expr)]
@@ -187,7 +192,7 @@ class JamfClient:
 
     async def _pages(
         self, path: str, params: list[tuple[str, str]], numbers: Iterable[int], size: int
-    ) -> AsyncIterator[tuple[int, Page]]:
+    ) -> AsyncGenerator[tuple[int, Page], None]:
         """(number, page) in completion order, at most `max_concurrency` outstanding (bounds memory)."""
         todo = iter(numbers)
         pending: dict[asyncio.Task[Page], int] = {}
@@ -223,14 +228,15 @@ class JamfClient:
         async with self._slots:
             for reauth in (False, True):
                 token = await self.tokens.token()
-                response = await retry.send(
+                response = await retry.request(
                     self._http,
                     "GET",
                     path,
                     params=params,
                     headers={"Authorization": f"Bearer {token}"},
                     policy=self._policy,
-                    sleep=self._sleep,
+                    retryable=is_retryable,
+                    stats=self.retry_stats,
                 )
                 if response.status_code != 401 or reauth:
                     break
@@ -245,8 +251,15 @@ class JamfClient:
         raise JamfApiError(message, response.status_code, code)
 
 
+def is_retryable(response: httpx.Response) -> bool:
+    """429, every 5xx, and any error reply carrying Jamf Cloud's QuotaViolation."""
+    if response.status_code == 429 or response.status_code >= 500:
+        return True
+    return response.status_code >= 400 and QUOTA_VIOLATION in response.content
+
+
 def _error_code(response: httpx.Response) -> str | None:
-    if retry.QUOTA_VIOLATION in response.content:
+    if QUOTA_VIOLATION in response.content:
         return "QuotaViolation"
     try:
         body = response.json()
@@ -280,7 +293,8 @@ async def open_client(
         trust_env=integration.ca_bundle is None,  # a private CA means a private server: no env proxy
         headers={"Accept": "application/json", "User-Agent": "device-ledger-jamf-connector/0.1"},
     ) as http:
-        token_options = {k: options[k] for k in ("policy", "sleep") if k in options}
+        token_options = {k: options[k] for k in ("policy", "clock") if k in options}
+        options.pop("clock", None)
         tokens: TokenProvider
         if isinstance(integration, OAuthIntegration):
             tokens = ClientCredentialsProvider(

@@ -14,12 +14,14 @@ older user bearer token. Secrets are `SecretStr` so they never show up in a repr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from connector_kit import ConnectorSettings
+from connector_kit.credentials import read_integrations_file
 
 COMPUTER_API_VERSIONS = ("v4", "v3", "v2", "v1")  # newest first; 404 means "try the next one"
 
@@ -58,27 +60,13 @@ def parse_integrations(data: dict[str, Any]) -> dict[str, Integration]:
 def load_integrations(path: Path | None) -> dict[str, Integration]:
     if path is None:
         return {}
-    return parse_integrations(json.loads(path.read_text()))
+    return read_integrations_file(path, parse_integrations)
 
 
-class Settings(BaseSettings):
+class Settings(ConnectorSettings):
     model_config = SettingsConfigDict(env_prefix="JAMF_CONNECTOR_", extra="ignore")
 
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    topic_prefix: str = ""
-    integrations_file: Path | None = None
-    # Fernet key(s) shared with the ledger API (comma-separated for rotation): opens the credentials
-    # a sync request carries. Without credentials in the request, the integrations file is used.
-    secrets_key: SecretStr | None = None
     consumer_group: str = "jamf-connector"
     page_size: int = Field(2000, ge=1)  # Jamf's maximum; a server clamping lower is handled
     max_concurrency: int = Field(5, ge=1)  # Jamf: "no more than 5 concurrent connections"
-    request_timeout_s: float = Field(60.0, gt=0)
-    max_attempts: int = Field(6, ge=1)  # per request, for 429 / 5xx / QuotaViolation / network errors
     retry_base_delay_s: float = Field(0.5, ge=0)  # exponential backoff base when no Retry-After
-    retry_max_delay_s: float = Field(60.0, ge=0)  # cap of one backoff delay
-    max_retry_after_s: float = Field(300.0, ge=0)  # cap of a server-sent Retry-After
-    # A pull can take minutes; the consumer must not be thrown out of the group meanwhile.
-    max_poll_interval_ms: int = 3_600_000
-    kafka_session_timeout_ms: int = 10_000  # aiokafka's default; the demo shortens it for fast rebalances
-    log_level: str = "INFO"

@@ -24,72 +24,32 @@ Decisions a reader needs (each one is table-tested in tests/test_translate.py):
   partition's); a single disk is the boot disk even when no partition says so. Mobiles:
   `hardware.capacityMb`. Zero or negative is None.
 * Management status: "managed" / "unmanaged", with ", supervised" appended when supervised.
-* A record whose id is missing, whose sections have the wrong JSON type, or whose timestamp does
-  not parse raises `MalformedDevice` naming the record and the field; the caller skips it.
+* R-M14: a record whose id is missing or unusable raises `MalformedDevice` (the run skips and
+  counts it). Any other malformed value — a section of the wrong JSON type, a timestamp that does
+  not parse, a number where text belongs, a 5 MB string — is left empty and reported as a
+  `RecordIssue` warning naming the device and Jamf's field; the device is kept.
   Timestamps without a zone are taken as UTC (Jamf always sends `Z`); years before 1990 or 9999
   are "no value" sentinels (None).
+* Placeholder serials and hardware names: the one list in `ledger_contracts.placeholders`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
 
-from pydantic import ValidationError
-
-from ledger_contracts import MdmOnlyFields, ObservedDevice
-
-from .models import Computer, ComputerStorage, MobileDevice
+from connector_kit.fields import RecordIssues
+from ledger_contracts import MdmOnlyFields, ObservedDevice, RecordIssue
+from ledger_contracts.placeholders import clean_serial as _clean_serial
 
 Kind = Literal["computer", "mobile"]
 MANUFACTURER = "Apple"
-
-# The same list as the Intune connector (one idea, two MDMs; the contracts are the only shared code):
-# compared case-insensitively with whitespace removed. "Not Available" is Jamf's own word for a DEP
-# device before its first check-in and for personally owned mobiles.
-PLACEHOLDER_SERIALS: frozenset[str] = frozenset(
-    re.sub(r"\s+", "", s).casefold()
-    for s in (
-        "0",
-        "-1",
-        "To be filled by O.E.M.",
-        "To be filled by OEM",
-        "Default string",
-        "Default",
-        "System Serial Number",
-        "Chassis Serial Number",
-        "Base Board Serial Number",
-        "Serial Number",
-        "SerialNumber",
-        "Not Specified",
-        "Not Available",
-        "Not Applicable",
-        "None",
-        "Null",
-        "N/A",
-        "NA",
-        "Unknown",
-        "OEM",
-        "O.E.M.",
-        "INVALID",
-        "0123456789",
-        "123456789",
-        "1234567890",
-        "[REDACTED]",
-    )
-)
-_WHITESPACE = re.compile(r"\s+")
-# Separators ignored by the "one repeated character" rule: "0000-0000", "XXXXXXXX", "11111111".
-_SEPARATORS = re.compile(r"[\s\-_.:/]+")
-# Timestamps outside this window are "no value" sentinels, not dates (1970-01-01 appears in Jamf's
-# own examples; 9999-12-31 is a common "never"). No device was enrolled in an MDM before 1990.
-_EARLIEST_YEAR, _LATEST_YEAR = 1990, 9999
+MAX_ID_CHARS = 64  # Jamf ids are integers in strings; anything longer is no id
 
 
 class MalformedDevice(ValueError):
-    """One record the connector cannot read; it is skipped and counted, the pull goes on."""
+    """A record without a usable id: the run skips it and counts it (R-M14)."""
 
     def __init__(self, kind: Kind, record_id: str | None, field: str, reason: str) -> None:
         self.kind = kind
@@ -99,78 +59,97 @@ class MalformedDevice(ValueError):
         super().__init__(f"malformed Jamf {kind} record {record_id or '<no id>'}: {field}: {reason}")
 
 
-def translate(kind: Kind, raw: Any) -> ObservedDevice:
+class Translation(NamedTuple):
+    device: ObservedDevice
+    warnings: tuple[RecordIssue, ...]
+
+
+def translate(kind: Kind, raw: Any) -> Translation:
     return translate_computer(raw) if kind == "computer" else translate_mobile(raw)
 
 
-def translate_computer(raw: Any) -> ObservedDevice:
-    rec = _validate("computer", Computer, raw)
-    jamf_id = _require_id("computer", rec.id)
-    general, hw = rec.general, rec.hardware
-    user = rec.userAndLocation
-    email = _text(user.email) if user else None
-    username = _text(user.username) if user else None
-    name = _text(general.name) if general else None
-    udid = _text(rec.udid) or (_text(general.udid) if general else None)
-    os_raw = _text(rec.operatingSystem.name) if rec.operatingSystem else None
-    os_version = _text(rec.operatingSystem.version) if rec.operatingSystem else None
-    ts = _Timestamps("computer", jamf_id)
-    return _observed(
+def translate_computer(raw: Any) -> Translation:
+    rec = _record("computer", raw)
+    jamf_id = _require_id("computer", rec, ("id",))
+    f = RecordIssues(f"computer:{jamf_id}")
+    general = f.section("general", rec.get("general"))
+    hw = f.section("hardware", rec.get("hardware"))
+    user = f.section("userAndLocation", rec.get("userAndLocation"))
+    os_section = f.section("operatingSystem", rec.get("operatingSystem"))
+    remote = f.section("general.remoteManagement", general.get("remoteManagement"))
+    udid = f.text("udid", rec.get("udid")) or f.text("general.udid", general.get("udid"))
+    os_raw = f.text("operatingSystem.name", os_section.get("name"))
+    os_version = f.text("operatingSystem.version", os_section.get("version"), coerce_numbers=True)
+    device = _observed(
         "computer",
         jamf_id,
-        serial=clean_serial(hw.serialNumber if hw else None),
+        serial=clean_serial(f.text("hardware.serialNumber", hw.get("serialNumber"), coerce_numbers=True)),
         udid=udid,
-        name=name,
-        asset_tag=_text(general.assetTag) if general else None,
+        name=f.text("general.name", general.get("name"), coerce_numbers=True),
+        asset_tag=f.text("general.assetTag", general.get("assetTag"), coerce_numbers=True),
         os=os_string(_computer_os_name(os_raw), os_version) if (os_raw or os_version) else None,
-        model=(_text(hw.model) or _text(hw.modelIdentifier)) if hw else None,
-        email=email,
-        username=username,
-        enrolled_at=ts.parse("general.lastEnrolledDate", general.lastEnrolledDate if general else None),
-        checked_in_at=ts.parse("general.lastContactTime", general.lastContactTime if general else None),
-        disk_gb=boot_disk_gb(rec.storage),
+        model=f.text("hardware.model", hw.get("model"))
+        or f.text("hardware.modelIdentifier", hw.get("modelIdentifier")),
+        email=f.text("userAndLocation.email", user.get("email")),
+        username=f.text("userAndLocation.username", user.get("username"), coerce_numbers=True),
+        enrolled_at=f.timestamp("general.lastEnrolledDate", general.get("lastEnrolledDate")),
+        checked_in_at=f.timestamp("general.lastContactTime", general.get("lastContactTime")),
+        disk_gb=boot_disk_gb(rec.get("storage"), f),
         status=management_status(
-            general.remoteManagement.managed if general and general.remoteManagement else None,
-            general.supervised if general else None,
+            f.boolean("general.remoteManagement.managed", remote.get("managed")),
+            f.boolean("general.supervised", general.get("supervised")),
         ),
     )
+    return Translation(device, tuple(f.items))
 
 
-def translate_mobile(raw: Any) -> ObservedDevice:
-    rec = _validate("mobile", MobileDevice, raw)
-    jamf_id = _require_id("mobile", rec.mobileDeviceId or rec.id)
-    general, hw = rec.general, rec.hardware
-    user = rec.userAndLocation or rec.location
-    version = _text(general.osVersion) if general else None
-    family = mobile_os_family(
-        rec.deviceType, hw.modelIdentifier if hw else None, hw.model if hw else None, version
-    )
-    ts = _Timestamps("mobile", jamf_id)
-    if general and _text(general.lastContactDate):
-        checked_in = ts.parse("general.lastContactDate", general.lastContactDate)
+def translate_mobile(raw: Any) -> Translation:
+    rec = _record("mobile", raw)
+    jamf_id = _require_id("mobile", rec, ("mobileDeviceId", "id"))
+    f = RecordIssues(f"mobile:{jamf_id}")
+    general = f.section("general", rec.get("general"))
+    hw = f.section("hardware", rec.get("hardware"))
+    if rec.get("userAndLocation") is not None:
+        user = f.section("userAndLocation", rec.get("userAndLocation"))
     else:
-        checked_in = ts.parse(
-            "general.lastInventoryUpdateDate", general.lastInventoryUpdateDate if general else None
-        )
-    capacity = hw.capacityMb if hw else None
-    return _observed(
+        user = f.section("location", rec.get("location"))
+    version = f.text("general.osVersion", general.get("osVersion"), coerce_numbers=True)
+    family = mobile_os_family(
+        f.text("deviceType", rec.get("deviceType")),
+        f.text("hardware.modelIdentifier", hw.get("modelIdentifier")),
+        f.text("hardware.model", hw.get("model")),
+        version,
+    )
+    if f.text("general.lastContactDate", general.get("lastContactDate")):
+        checked_in = f.timestamp("general.lastContactDate", general.get("lastContactDate"))
+    else:
+        checked_in = f.timestamp("general.lastInventoryUpdateDate", general.get("lastInventoryUpdateDate"))
+    display = f.text("general.displayName", general.get("displayName"), coerce_numbers=True)
+    device = _observed(
         "mobile",
         jamf_id,
-        serial=clean_serial(hw.serialNumber if hw else None),
-        udid=_text(general.udid) if general else None,
-        name=(_text(general.displayName) or _text(general.name)) if general else None,
-        asset_tag=_text(general.assetTag) if general else None,
+        serial=clean_serial(f.text("hardware.serialNumber", hw.get("serialNumber"), coerce_numbers=True)),
+        udid=f.text("general.udid", general.get("udid")),
+        name=display or f.text("general.name", general.get("name"), coerce_numbers=True),
+        asset_tag=f.text("general.assetTag", general.get("assetTag"), coerce_numbers=True),
         os=os_string(family, version),
-        model=(_text(hw.model) or _text(hw.modelIdentifier)) if hw else None,
-        email=_text(user.emailAddress) if user else None,
-        username=_text(user.username) if user else None,
-        enrolled_at=ts.parse("general.lastEnrolledDate", general.lastEnrolledDate if general else None),
+        model=f.text("hardware.model", hw.get("model"))
+        or f.text("hardware.modelIdentifier", hw.get("modelIdentifier")),
+        email=f.text(f"{_user_section(rec)}.emailAddress", user.get("emailAddress")),
+        username=f.text(f"{_user_section(rec)}.username", user.get("username"), coerce_numbers=True),
+        enrolled_at=f.timestamp("general.lastEnrolledDate", general.get("lastEnrolledDate")),
         checked_in_at=checked_in,
-        disk_gb=_gb(capacity),
+        disk_gb=_gb(f.integer("hardware.capacityMb", hw.get("capacityMb"))),
         status=management_status(
-            general.managed if general else None, general.supervised if general else None
+            f.boolean("general.managed", general.get("managed")),
+            f.boolean("general.supervised", general.get("supervised")),
         ),
     )
+    return Translation(device, tuple(f.items))
+
+
+def _user_section(rec: Mapping[str, Any]) -> str:
+    return "userAndLocation" if rec.get("userAndLocation") is not None else "location"
 
 
 def _observed(
@@ -220,16 +199,8 @@ def _observed(
 
 
 def clean_serial(value: str | None) -> str | None:
-    text = _text(value)
-    return None if text is None or is_placeholder_serial(text) else text
-
-
-def is_placeholder_serial(value: str) -> bool:
-    squashed = _WHITESPACE.sub("", value).casefold()
-    if squashed in PLACEHOLDER_SERIALS:
-        return True
-    core = _SEPARATORS.sub("", squashed)
-    return len(set(core)) <= 1  # empty, or one character repeated ("0", "00000000", "XXXX", "----")
+    """R-I1: trimmed; blank and placeholders (ledger_contracts.placeholders) are None."""
+    return _clean_serial(value)
 
 
 def os_string(name: str | None, version: str | None) -> str | None:
@@ -239,7 +210,7 @@ def os_string(name: str | None, version: str | None) -> str | None:
 
 
 def _computer_os_name(name: str | None) -> str:
-    if name is None or _WHITESPACE.sub("", name).casefold() in {"macosx", "osx", "macos"}:
+    if name is None or "".join(name.split()).casefold() in {"macosx", "osx", "macos"}:
         return "macOS"  # every Jamf computer is a Mac; the old names only say which era
     return name
 
@@ -247,8 +218,8 @@ def _computer_os_name(name: str | None) -> str:
 def mobile_os_family(
     device_type: str | None, model_identifier: str | None, model: str | None, version: str | None
 ) -> str | None:
-    ident = (_text(model_identifier) or "").lower()
-    model_name = (_text(model) or "").lower()
+    ident = (model_identifier or "").strip().lower()
+    model_name = (model or "").strip().lower()
     family = None
     for prefixes, name in (
         (("ipad",), "iPadOS"),
@@ -265,6 +236,7 @@ def mobile_os_family(
             if needle in model_name:
                 family = name
                 break
+    dtype = (device_type or "").strip()
     if family is None:
         family = {
             "ios": "iOS",
@@ -272,8 +244,8 @@ def mobile_os_family(
             "tvos": "tvOS",
             "appletv": "tvOS",
             "watchos": "watchOS",
-        }.get((_text(device_type) or "").lower().replace(" ", ""))
-    if family is None and (version or _text(device_type)):
+        }.get(dtype.lower().replace(" ", ""))
+    if family is None and (version or dtype):
         family = "iOS"  # Jamf's mobile inventory is the iOS family; a version with no hints is iOS
     major = _major(version)
     if family == "iPadOS" and major is not None and major < 13:
@@ -286,15 +258,26 @@ def _major(version: str | None) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def boot_disk_gb(storage: ComputerStorage | None) -> float | None:
-    disks = (storage.disks or []) if storage else []
-    for disk in disks:
-        for part in disk.partitions or []:
-            if (part.partitionType or "").upper() == "BOOT":
-                return _gb(disk.sizeMegabytes) or _gb(part.sizeMegabytes)
+def boot_disk_gb(storage: Any, f: RecordIssues | None = None) -> float | None:
+    """The disk holding the BOOT partition (its size, else the partition's); a single disk is the
+    boot disk; several disks and none marked BOOT: no guess."""
+    f = f or RecordIssues("")
+    section = f.section("storage", storage)
+    disks = [d for d in f.items_of("storage.disks", section.get("disks")) if isinstance(d, dict)]
+    for i, disk in enumerate(disks):
+        for part in f.items_of(f"storage.disks.{i}.partitions", disk.get("partitions")):
+            if not isinstance(part, dict):
+                continue
+            if (
+                f.text(f"storage.disks.{i}.partitions.partitionType", part.get("partitionType")) or ""
+            ).upper() == "BOOT":
+                size = f.integer(f"storage.disks.{i}.sizeMegabytes", disk.get("sizeMegabytes"))
+                return _gb(size) or _gb(
+                    f.integer(f"storage.disks.{i}.partitions.sizeMegabytes", part.get("sizeMegabytes"))
+                )
     if len(disks) == 1:
-        return _gb(disks[0].sizeMegabytes)
-    return None  # several disks and none marked BOOT: do not guess
+        return _gb(f.integer("storage.disks.0.sizeMegabytes", disks[0].get("sizeMegabytes")))
+    return None
 
 
 def _gb(megabytes: int | None) -> float | None:
@@ -313,48 +296,20 @@ def management_status(managed: bool | None, supervised: bool | None) -> str | No
 # --- plumbing ----------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _validate(kind: Kind, model: type[Any], raw: Any) -> Any:
+def _record(kind: Kind, raw: Any) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise MalformedDevice(kind, None, "<record>", f"expected a JSON object, got {type(raw).__name__}")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "<record>"
-        raw_id = raw.get("id") if kind == "computer" else raw.get("mobileDeviceId", raw.get("id"))
-        raise MalformedDevice(kind, _text(raw_id), field, err["msg"]) from None
+    return raw
 
 
-def _require_id(kind: Kind, value: str | None) -> str:
-    jamf_id = _text(value)
-    if jamf_id is None:
-        raise MalformedDevice(kind, None, "id" if kind == "computer" else "mobileDeviceId", "missing")
-    return jamf_id
-
-
-class _Timestamps:
-    """Parses one record's timestamps, naming the record and field when one is not a date."""
-
-    def __init__(self, kind: Kind, jamf_id: str) -> None:
-        self.kind, self.jamf_id = kind, jamf_id
-
-    def parse(self, field: str, value: str | None) -> datetime | None:
-        text = _text(value)
-        if text is None:
-            return None
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise MalformedDevice(
-                self.kind, self.jamf_id, field, f"not an ISO-8601 timestamp: {text!r}"
-            ) from None
-        if not _EARLIEST_YEAR <= parsed.year < _LATEST_YEAR:
-            return None  # a sentinel; checked before any zone arithmetic, which could overflow
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+def _require_id(kind: Kind, rec: Mapping[str, Any], fields: tuple[str, ...]) -> str:
+    """The record's Jamf id: a non-empty string or integer, not too long; else the record is skipped."""
+    for field in fields:
+        value = rec.get(field)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value.strip() and len(value) <= MAX_ID_CHARS:
+            return value.strip()
+        if value is not None:
+            raise MalformedDevice(kind, None, field, f"not a usable id ({type(value).__name__})")
+    raise MalformedDevice(kind, None, fields[0], "missing")
