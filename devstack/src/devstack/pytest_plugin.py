@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import infra, testing
+from devstack import containers, infra, testing
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +45,7 @@ async def kafka(broker: infra.Broker) -> AsyncIterator[tuple[str, str]]:
     prefix = testing.unique_prefix()
     await testing.create_all_topics(broker.bootstrap_servers, prefix)
     yield broker.bootstrap_servers, prefix
+
+
+if containers.wanted():  # LEDGER_TEST_INFRA=containers: Apache Kafka and PostgreSQL in Docker
+    broker, pg_server = containers.kafka_broker, containers.postgres_server
