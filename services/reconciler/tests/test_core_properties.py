@@ -90,7 +90,7 @@ def dedupe(snapshot: list[ObservedDevice]) -> list[ObservedDevice]:
 
 @settings(max_examples=300, deadline=None)
 @given(manual_devices, links, st.lists(observed, max_size=12))
-def test_applying_a_snapshot_twice_equals_once(manuals, link, snapshot) -> None:  # type: ignore[no-untyped-def]
+def test_applying_a_snapshot_twice_equals_once(manuals, link, snapshot) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     snapshot = dedupe(snapshot)
     ledger = seeded_ledger(manuals)
     run(ledger, link, snapshot)
@@ -102,7 +102,7 @@ def test_applying_a_snapshot_twice_equals_once(manuals, link, snapshot) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(manual_devices, st.lists(st.tuples(links, st.lists(observed, max_size=8)), max_size=3))
-def test_no_two_devices_bound_to_one_mdm_device_and_asset_numbers_unique(manuals, runs) -> None:  # type: ignore[no-untyped-def]
+def test_no_two_devices_bound_to_one_mdm_device_and_asset_numbers_unique(manuals, runs) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     ledger = seeded_ledger(manuals)
     for salt, (link, snapshot) in enumerate(runs):
         run(ledger, link, dedupe(snapshot), salt=salt + 1)
@@ -116,7 +116,7 @@ def test_no_two_devices_bound_to_one_mdm_device_and_asset_numbers_unique(manuals
 
 @settings(max_examples=300, deadline=None)
 @given(manual_devices, links, observed)
-def test_an_empty_or_placeholder_key_never_matches(manuals, link, o) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_or_placeholder_key_never_matches(manuals, link, o) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     ledger = seeded_ledger(manuals)
     key_value = o.serial_number if link.matching_key.mdm == "serial_number" else o.uuid
     (out,) = run(ledger, link, [o])

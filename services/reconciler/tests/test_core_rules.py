@@ -23,6 +23,7 @@ from reconciler.core import (
     Conflict,
     Created,
     Ledger,
+    Outcome,
     Rejected,
     Unchanged,
     Updated,
@@ -54,18 +55,18 @@ def obs(mdm_id: str = "m1", **kw: object) -> ObservedDevice:
         "assigned_user": "alice@example.com",
         "mdm": MdmOnlyFields(device_name="PC-" + mdm_id, registration_status="registered"),
     }
-    return ObservedDevice(**(base | kw))  # type: ignore[arg-type]
+    return ObservedDevice(**(base | kw))  # type: ignore[arg-type]  # test values, validated by pydantic
 
 
 def manual(ledger: Ledger, **fields: object) -> uuid.UUID:
-    cmd = CreateDevice(tenant_id="t", device_id=uuid.uuid4(), fields=DeviceFieldsInput(**fields))  # type: ignore[arg-type]
+    cmd = CreateDevice(tenant_id="t", device_id=uuid.uuid4(), fields=DeviceFieldsInput(**fields))  # type: ignore[arg-type]  # validated by pydantic
     out = decide_create(ledger, cmd, NOW)
     assert isinstance(out, Created)
     apply(ledger, out)
     return cmd.device_id
 
 
-def sync(ledger: Ledger, o: ObservedDevice, link: MasterLinkSettings = LINK):  # type: ignore[no-untyped-def]
+def sync(ledger: Ledger, o: ObservedDevice, link: MasterLinkSettings = LINK) -> Outcome:
     out = decide_observation(ledger, link, RUN, o, NOW, uuid.uuid4())
     apply(ledger, out)
     return out
@@ -180,7 +181,7 @@ def test_r_i8_mdm_only_fields_always_latest() -> None:
 def test_r_m1_r_m2_every_matching_key_pair(mdm_key: str, ledger_key: str, ledger_fields: dict) -> None:
     ledger = Ledger("t")
     device_id = manual(ledger, **ledger_fields)
-    link = LINK.model_copy(update={"matching_key": MatchingKey(mdm=mdm_key, ledger=ledger_key)})  # type: ignore[arg-type]
+    link = LINK.model_copy(update={"matching_key": MatchingKey(mdm=mdm_key, ledger=ledger_key)})  # type: ignore[arg-type]  # parametrized str
     out = sync(ledger, obs(), link)
     assert isinstance(out, Updated)
     assert out.device.device_id == device_id

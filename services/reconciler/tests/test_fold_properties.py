@@ -142,7 +142,7 @@ def check_lifecycle_invariants(store: MemoryStore) -> None:
 
 @PROPS
 @given(manuals, link_strategy("i1"), st.lists(observed, max_size=10), st.randoms(use_true_random=False))
-def test_order_of_a_runs_devices_within_a_batch_does_not_matter(fields, link, snapshot, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_order_of_a_runs_devices_within_a_batch_does_not_matter(fields, link, snapshot, rnd) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     msgs = Feed().run(link, dedupe(snapshot))
     shuffled = msgs[1:-1]
     rnd.shuffle(shuffled)
@@ -181,7 +181,7 @@ independent_manuals = st.lists(
 )
 def test_without_competing_devices_order_and_batching_do_not_matter(
     fields, link, snapshot, rnd, data
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     msgs = Feed().run(link, list(snapshot))
     middle = msgs[1:-1]
     rnd.shuffle(middle)
@@ -243,7 +243,7 @@ def apply_step(store: MemoryStore, feed: Feed, links: list[MasterLinkSettings], 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(manuals, link_strategy("i1"), link_strategy("i2"), st.lists(step, max_size=12))
-def test_invariants_hold_through_conflicts_resolutions_ignores_and_unlinks(fields, l1, l2, steps) -> None:  # type: ignore[no-untyped-def]
+def test_invariants_hold_through_conflicts_resolutions_ignores_and_unlinks(fields, l1, l2, steps) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     store, feed = seeded(fields), Feed()
     for s in steps:
         apply_step(store, feed, [l1, l2], s)
@@ -258,7 +258,7 @@ def test_invariants_hold_through_conflicts_resolutions_ignores_and_unlinks(field
     st.lists(step, max_size=6),
     st.lists(observed, max_size=8),
 )
-def test_applying_a_snapshot_twice_equals_once_after_any_history(fields, l1, l2, steps, snapshot) -> None:  # type: ignore[no-untyped-def]
+def test_applying_a_snapshot_twice_equals_once_after_any_history(fields, l1, l2, steps, snapshot) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     """The ledger is a fixpoint after one application. A conflict may still grow once: a device
     later in the run can fill in (ledger-first) the very key an earlier device's conflict was
     about, and the second application then lists it as one more candidate — correct news, never a
@@ -288,7 +288,7 @@ def _candidates(store: MemoryStore) -> dict[uuid.UUID, set[uuid.UUID]]:
 
 @PROPS
 @given(manuals, link_strategy("i1"), st.lists(observed, max_size=8), st.booleans())
-def test_unlinking_twice_equals_once(fields, link, snapshot, keep) -> None:  # type: ignore[no-untyped-def]
+def test_unlinking_twice_equals_once(fields, link, snapshot, keep) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     store, feed = seeded(fields), Feed()
     handle(store, feed.run(link, dedupe(snapshot)))
     unlink = {
@@ -316,7 +316,7 @@ def test_unlinking_twice_equals_once(fields, link, snapshot, keep) -> None:  # t
 )
 def test_every_resolution_keeps_bindings_and_asset_numbers_unique(
     fields, l1, l2, first, decisions, later
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
     """A person resolves every open conflict (link to any candidate, create, ignore), then the MDMs
     report again: still one device per MDM device, unique asset numbers, ignored devices unbound."""
     store, feed = seeded(fields), Feed()

@@ -184,8 +184,8 @@ async def test_missing_devices_are_marked_after_a_complete_run_and_unmarked_when
     assert not [e for e in device_changes(out) if e.device and e.device.missing_from_mdm]  # failed: nothing
     out = await sync(settings, reconciler, five[:3])
     marked = [e for e in device_changes(out) if e.device and e.device.missing_from_mdm]
-    assert sorted(e.device.binding.mdm_device_id for e in marked) == ["m3", "m4"]  # type: ignore[union-attr]
-    assert all(e.device.last_seen_at < last_summary(out).started_at for e in marked)  # type: ignore[operator,union-attr]
+    assert sorted(e.device.binding.mdm_device_id for e in marked) == ["m3", "m4"]  # type: ignore[union-attr]  # filtered on e.device
+    assert all(e.device.last_seen_at < last_summary(out).started_at for e in marked)  # type: ignore[operator,union-attr]  # filtered on e.device
     assert last_summary(out).counts.missing == 2
     # Only the latest complete run's observations are kept (they date a device a later run misses).
     kept = await fetch(settings.database_url, "SELECT DISTINCT sync_run_id FROM reconciler.run_seen")
@@ -234,7 +234,7 @@ async def test_unlink_keep_then_delete_in_chunks(
     )
     kept = await unlinked(settings, reconciler, keep, 30)
     assert all(e.change == "source_changed" and e.device and e.device.source == "manual" for e in kept)
-    assert all(e.device.binding is None and e.device.mdm is None for e in kept)  # type: ignore[union-attr]
+    assert all(e.device.binding is None and e.device.mdm is None for e in kept)  # type: ignore[union-attr]  # filtered on e.device
     bound = "SELECT 1 FROM reconciler.devices WHERE binding_integration_id IS NOT NULL"
     assert not await fetch(settings.database_url, bound)
 

@@ -101,7 +101,7 @@ async def test_redelivered_batch_changes_nothing(settings: Settings, reconciler:
     finally:
         await raw.stop()
     before = await _state(settings.database_url)
-    reconciler._consumer.commit = _noop  # type: ignore[method-assign,union-attr]
+    reconciler._consumer.commit = _noop  # type: ignore[method-assign,union-attr]  # started: a consumer
     await reconciler.handle(batch)
     assert await _state(settings.database_url) == before
     assert len(await changes(settings)) == 12  # nothing new published (read until idle)
@@ -130,14 +130,14 @@ async def test_crash_after_commit_before_publish_loses_nothing(settings: Setting
         raise ConnectionError("simulated crash while publishing")
 
     await publish(settings.kafka_bootstrap_servers, first.snapshots, run_events(5))
-    first._producer.send = crash  # type: ignore[method-assign,union-attr]
+    first._producer.send = crash  # type: ignore[method-assign,union-attr]  # a crash while publishing
     with pytest.raises(ConnectionError):
         while True:
-            b = await first._consumer.getmany(timeout_ms=500)  # type: ignore[union-attr]
+            b = await first._consumer.getmany(timeout_ms=500)  # type: ignore[union-attr]  # started
             if b:
                 await first.handle(b)
-    await first._consumer.stop()  # type: ignore[union-attr]
-    await first._pool.close()  # type: ignore[union-attr]
+    await first._consumer.stop()  # type: ignore[union-attr]  # started
+    await first._pool.close()  # type: ignore[union-attr]  # started
     second = build_app(settings)
     await second.start()  # publishes the committed outbox first
     task = asyncio.create_task(second.run())

@@ -26,7 +26,7 @@ async def _serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     logs.configure(settings.log_level)
     asyncio.run(_serve(settings))
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from importlib import resources
 
-import asyncpg
 import structlog
+
+from .adapters.postgres.connection import Connection
 
 log = structlog.get_logger(__name__)
 _LOCK_ID = 0x7265636F6E  # "recon"
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str = "reconciler") -> list[str]:
+async def apply_migrations(conn: Connection, schema: str = "reconciler") -> list[str]:
     files = sorted(
         (f for f in resources.files("reconciler.migrations").iterdir() if f.name.endswith(".sql")),
         key=lambda f: f.name,

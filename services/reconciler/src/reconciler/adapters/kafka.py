@@ -29,6 +29,8 @@ from ..settings import Settings
 from . import postgres as repo
 
 log = structlog.get_logger(__name__)
+# A record that does not decode into its topic's contract: (topic, partition, offset, key, value, error).
+Poison = tuple[str, int, int, bytes | None, bytes | None, str]
 
 
 class Reconciler:
@@ -150,9 +152,11 @@ class Reconciler:
             ms_publish=round((time.perf_counter() - t_write) * 1000),
         )
 
-    def _decode(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> tuple[list[Record], list, dict]:
+    def _decode(
+        self, batch: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> tuple[list[Record], list[Poison], dict[tuple[str, int], int]]:
         records: list[Record] = []
-        poison: list[tuple[str, int, int, bytes | None, bytes | None, str]] = []
+        poison: list[Poison] = []
         last: dict[tuple[str, int], int] = {}
         for tp, recs in batch.items():
             adapter = self._adapters[tp.topic]

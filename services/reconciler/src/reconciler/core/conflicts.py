@@ -16,7 +16,17 @@ from ledger_contracts import MasterLinkSettings, Provenance, ResolveConflict
 
 from .decide import create_from_mdm, update_from_mdm
 from .ledger import Ledger
-from .outcomes import Conflict, ConflictRecord, Created, Outcome, Rejected, Resolved, Unchanged, Updated
+from .outcomes import (
+    Conflict,
+    ConflictRecord,
+    Created,
+    Outcome,
+    Rejected,
+    Resolution,
+    Resolved,
+    Unchanged,
+    Updated,
+)
 
 
 def track_conflict(
@@ -69,7 +79,7 @@ def settle_conflict(
     current = ledger.conflicts.get((integration_id, mdm_device_id))
     if current is None or not isinstance(outcome, Created | Updated | Unchanged):
         return None
-    resolution = "create" if isinstance(outcome, Created) else "link"
+    resolution: Resolution = "create" if isinstance(outcome, Created) else "link"
     return current.close(resolution, outcome.device.device_id, None, now)
 
 

@@ -48,7 +48,7 @@ def _values(row: ImportRow) -> dict[str, object]:
 
 def _merged_custom(current: dict[str, str | None], given: object) -> dict[str, str | None]:
     custom = dict(current)
-    for key, value in (given or {}).items():  # type: ignore[attr-defined]
+    for key, value in (given if isinstance(given, dict) else {}).items():  # the file's custom columns
         if value is None or (isinstance(value, str) and not value.strip()):
             custom.pop(key, None)
         else:
@@ -94,7 +94,7 @@ def decide_import(ledger: Ledger, command: ImportDevices, now: datetime) -> Impo
                 custom_fields=_merged_custom({}, custom),
                 created_at=now,
                 updated_at=now,
-                **values,  # type: ignore[arg-type]
+                **values,
             )
             final[device_id] = (row.row, None, after)
             continue

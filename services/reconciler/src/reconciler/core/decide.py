@@ -25,7 +25,7 @@ from ledger_contracts import (
 
 from .keys import match_key
 from .ledger import Ledger
-from .outcomes import Conflict, Created, Deleted, Ignored, Outcome, Rejected, Unchanged, Updated
+from .outcomes import Conflict, ConflictRule, Created, Deleted, Ignored, Outcome, Rejected, Unchanged, Updated
 from .rules import PRECEDENCE, mdm_values, resolve_field
 
 # --- sync: one observed MDM device ------------------------------------------------------------
@@ -64,7 +64,7 @@ def decide_observation(
     (candidate,) = candidates
     if candidate.binding is not None:
         other = candidate.binding
-        rule = (
+        rule: ConflictRule = (
             "bound_to_other_mdm_device"
             if other.integration_id == link.integration_id
             else "bound_to_other_integration"
@@ -87,7 +87,7 @@ def _mdm_block(observed: ObservedDevice) -> MdmOnlyFields:
 
 
 def _change(field: str, before: object, after: object, rule: str) -> FieldChange:
-    return FieldChange(field=field, before=before, after=after, rule=rule)  # type: ignore[arg-type]
+    return FieldChange(field=field, before=before, after=after, rule=rule)
 
 
 _MDM_FIELDS = tuple(MdmOnlyFields.model_fields)
@@ -208,6 +208,11 @@ def _clean_input(fields: DeviceFieldsInput) -> dict[str, object]:
     return out
 
 
+def _custom_input(raw: object) -> dict[str, str | None]:
+    """The custom fields a person set (`DeviceFieldsInput.custom_fields`), or none."""
+    return raw if isinstance(raw, dict) else {}
+
+
 def _asset_number_taken(ledger: Ledger, values: dict[str, object], device_id: uuid.UUID) -> bool:
     asset = values.get("asset_number")
     return isinstance(asset, str) and ledger.asset_number_owner(asset) not in (None, device_id)
@@ -224,7 +229,7 @@ def decide_create(ledger: Ledger, command: CreateDevice, now: datetime) -> Creat
             "asset_number_taken",
             f"asset number {values['asset_number']!r} belongs to another device",
         )
-    custom = {k: v for k, v in (values.pop("custom_fields", None) or {}).items() if v is not None}  # type: ignore[union-attr]
+    custom = {k: v for k, v in _custom_input(values.pop("custom_fields", None)).items() if v is not None}
     device = LedgerDevice(
         device_id=command.device_id,
         tenant_id=ledger.tenant_id,
@@ -233,7 +238,7 @@ def decide_create(ledger: Ledger, command: CreateDevice, now: datetime) -> Creat
         custom_fields=custom,
         created_at=now,
         updated_at=now,
-        **values,  # type: ignore[arg-type]
+        **values,
     )
     changes = [
         FieldChange(field=name, before=None, after=getattr(device, name), rule="manual")
@@ -267,9 +272,9 @@ def decide_update(ledger: Ledger, command: UpdateDevice, now: datetime) -> Updat
         if getattr(device, name) != value:
             update[name] = value
             changes.append(FieldChange(field=name, before=getattr(device, name), after=value, rule="manual"))
-    custom_in = values.get("custom_fields") or {}
+    custom_in = _custom_input(values.get("custom_fields"))
     custom = dict(device.custom_fields)
-    for key, value in custom_in.items():  # type: ignore[union-attr]
+    for key, value in custom_in.items():
         if custom.get(key) != value:
             changes.append(
                 FieldChange(field=f"custom_fields.{key}", before=custom.get(key), after=value, rule="manual")

@@ -55,9 +55,9 @@ def decide_run_end(
     unseen = set(end.unseen)
     reenrolled = []
     for device_id, new_id in _reenrollments(ledger, link, end, unseen, dry_run):
-        device = ledger.devices[device_id]
+        bound = ledger.devices[device_id]
         conflict = ledger.conflicts.get((link.integration_id, new_id))
-        moved = _rebind(ledger, link, device, new_id, conflict, now, provenance)
+        moved = _rebind(ledger, link, bound, new_id, conflict, now, provenance)
         apply(ledger, moved)
         reenrolled.append(
             (moved, conflict.close("auto_reenrolled", device_id, None, now) if conflict else None)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import asyncpg
-
 from ledger_contracts import LedgerDevice
 
 from ...core import ConflictRecord, match_key, normalise
 from ...model import Effects
+from .connection import Connection
 
 _DEVICE_COLUMNS = (
     "tenant_id",
@@ -23,7 +22,7 @@ _DEVICE_COLUMNS = (
 )
 
 
-def _device_row(d: LedgerDevice) -> tuple:
+def _device_row(d: LedgerDevice) -> tuple[object, ...]:
     b = d.binding
     return (
         d.tenant_id,
@@ -37,7 +36,7 @@ def _device_row(d: LedgerDevice) -> tuple:
     )
 
 
-def _conflict_row(c: ConflictRecord) -> tuple:
+def _conflict_row(c: ConflictRecord) -> tuple[object, ...]:
     return (
         c.conflict_id,
         c.tenant_id,
@@ -85,7 +84,7 @@ WHERE s.sync_run_id = r.sync_run_id AND r.tenant_id = $1 AND r.integration_id = 
 """
 
 
-async def write_effects(conn: asyncpg.Connection, fx: Effects) -> None:
+async def write_effects(conn: Connection, fx: Effects) -> None:
     await _write_devices(conn, fx)
     if fx.runs:
         await conn.executemany(
@@ -132,7 +131,7 @@ async def write_effects(conn: asyncpg.Connection, fx: Effects) -> None:
         )
 
 
-async def _write_devices(conn: asyncpg.Connection, fx: Effects) -> None:
+async def _write_devices(conn: Connection, fx: Effects) -> None:
     if fx.deletes:
         await conn.execute(
             "DELETE FROM reconciler.devices WHERE device_id = ANY($1::uuid[])", list(fx.deletes)
@@ -160,7 +159,7 @@ async def _write_devices(conn: asyncpg.Connection, fx: Effects) -> None:
     await conn.execute("TRUNCATE device_batch")
 
 
-async def _write_seen(conn: asyncpg.Connection, fx: Effects) -> None:
+async def _write_seen(conn: Connection, fx: Effects) -> None:
     if fx.seen:  # one row per run of the batch (its MDM ids as an array): a plain INSERT
         await conn.executemany(
             "INSERT INTO reconciler.run_seen (sync_run_id, seen_at, mdm_device_ids, reenroll_ids, "
