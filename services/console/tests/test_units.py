@@ -397,3 +397,28 @@ async def test_scope_detection_follows_what_the_api_offers() -> None:
     assert await detect_scope(api, caps) == "read"
     api, caps = _api({("GET", "/v1/tokens"): httpx.Response(200, json={"items": []})})
     assert await detect_scope(api, caps) == "admin"
+
+
+def test_a_binding_sync_names_the_new_source_once() -> None:
+    bound = views.explain(
+        entry(
+            change="source_changed",
+            previous_source="manual",
+            changes=[{"field": "source", "before": "manual", "after": "intune", "rule": "binding"}],
+        ),
+        INTEGRATIONS,
+        "UTC",
+        EN,
+    )
+    assert [line.text for line in bound.lines] == ["Source: Manual → Intune — bound to the MDM device, R-M4"]
+    implicit = views.explain(
+        entry(change="source_changed", previous_source="manual", changes=[]), INTEGRATIONS, "UTC", EN
+    )
+    assert implicit.lines[0].text == "Source: Manual → Intune"
+    os_line = views.explain(
+        entry(changes=[{"field": "os", "before": None, "after": "iOS (18.1)", "rule": "mdm_first"}]),
+        INTEGRATIONS,
+        "UTC",
+        EN,
+    )
+    assert os_line.lines[0].text == "OS: (empty) → iOS (18.1) — MDM-first for the OS, R-I2"

@@ -257,6 +257,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "MDM から同期されたすべてのデバイスが台帳から削除されます。",
         "Every device synced from the MDM is deleted from the ledger.",
     ),
+    "ml.unlink_final": (
+        "よろしければ「解除する」をクリックしてください。",
+        "If you are sure, click “Unlink”.",
+    ),
     "ml.unlink_confirm": ("解除する", "Unlink"),
     "ml.unlinked": ("マスタ連携を解除しました。", "The master link was removed."),
     "ml.cancel": ("キャンセル", "Cancel"),

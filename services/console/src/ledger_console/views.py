@@ -355,31 +355,36 @@ def explain(
         headline=t("hist.headline", what=what, by=by),
         version=entry.get("version"),
     )
-    if entry.get("previous_source") and change == "source_changed":
+    changed = entry.get("changes") or ()
+    if entry.get("previous_source") and not any(ch.get("field") == "source" for ch in changed):
+        after = "manual" if actor == "unlink" else (kind or "")
         out.lines.append(
             TimelineLine(
                 text=t(
                     "hist.source_from",
                     before=source_label(str(entry["previous_source"]), t),
-                    after=source_label("manual", t) if actor == "unlink" else "?",
+                    after=source_label(after, t) if after else "?",
                 ),
                 field="source",
                 before=str(entry["previous_source"]),
-                after="manual" if actor == "unlink" else "",
-                rule_id="R-S4" if actor == "unlink" else None,
+                after=after,
+                rule_id="R-S4" if actor == "unlink" else "R-M2" if actor == "sync" else None,
             )
         )
-    for ch in entry.get("changes") or ():
+    for ch in changed:
         name = str(ch.get("field"))
         rule = str(ch.get("rule") or "")
         label = _field_label(name, t)
         rule_text = t(f"hist.rule.{rule}") if t.has(f"hist.rule.{rule}") else rule
         if rule in ("mdm_first", "ledger_first"):
-            rule_text = t("hist.rule_for", rule=rule_text, field=label.lower() if t.lang == "en" else label)
+            field_words = label.lower() if t.lang == "en" and not label.isupper() else label
+            rule_text = t("hist.rule_for", rule=rule_text, field=field_words)
         rid = rule_id(name, rule, kind, actor)
         if rid:
             rule_text = f"{rule_text}, {rid}"
         before, after = _value(ch.get("before"), t, tz), _value(ch.get("after"), t, tz)
+        if name == "source":
+            before, after = (source_label(v, t) if v != t("hist.empty") else v for v in (before, after))
         out.lines.append(
             TimelineLine(
                 text=t("hist.field_line", field=label, before=before, after=after, rule=rule_text),
