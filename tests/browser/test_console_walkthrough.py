@@ -161,6 +161,7 @@ def test_01_sign_in(world: World) -> None:
     assert page.evaluate("document.cookie") == ""  # nothing script-readable
 
 
+@pytest.mark.rule("R-C2")
 def test_02_csv_import_shows_row_numbered_errors_then_imports(world: World) -> None:
     page = world.page
     page.click("#import-csv")
@@ -219,6 +220,7 @@ def test_03_connect_intune_and_jamf_without_echoing_secrets(world: World) -> Non
     assert "connection test" in message.lower()
 
 
+@pytest.mark.rule("R-S3", "R-M1")
 def test_04_link_with_a_preview_and_watch_the_first_sync(world: World) -> None:
     page = world.page
     page.locator("tr[data-integration=int-intune-console] a.button").click()
@@ -245,6 +247,7 @@ def test_04_link_with_a_preview_and_watch_the_first_sync(world: World) -> None:
     world.state["run_url"] = page.url
 
 
+@pytest.mark.rule("R-S1", "R-M11", "R-I6")
 def test_05_the_source_column_and_a_device_history(world: World) -> None:
     page = world.page
     page.goto(f"{world.console_url}/devices?source=intune")
@@ -259,6 +262,7 @@ def test_05_the_source_column_and_a_device_history(world: World) -> None:
     assert "old.owner@example.com →" in history and "MDM-first for the assigned user, R-I6" in history
 
 
+@pytest.mark.rule("R-C1", "R-C2")
 def test_06_export_and_import_the_csv(world: World) -> None:
     page = world.page
     page.goto(f"{world.console_url}/devices")
@@ -276,6 +280,7 @@ def test_06_export_and_import_the_csv(world: World) -> None:
     assert "0 created, 0 updated" in result  # the export imported back changes nothing (R-C1, R-C2)
 
 
+@pytest.mark.rule("R-M9")
 def test_07_resolve_the_conflict_side_by_side(world: World) -> None:
     page = world.page
     page.goto(f"{world.console_url}/conflicts")
@@ -288,6 +293,7 @@ def test_07_resolve_the_conflict_side_by_side(world: World) -> None:
     assert notice in ("The conflict is resolved.", "Accepted; being applied.")
 
 
+@pytest.mark.rule("R-S4")
 def test_08_unlink_with_keep(world: World) -> None:
     page = world.page
     page.goto(f"{world.console_url}/links")
@@ -338,6 +344,7 @@ def _create_read_token(stack: Stack) -> str:
     raise AssertionError(f"no token in the answer's keys {sorted(body)}")
 
 
+@pytest.mark.rule("R-A3")
 def test_10_a_read_token_sees_no_write_control_and_a_forged_post_gets_403(world: World) -> None:
     token = _create_read_token(world.stack)
     context = world.browser.new_context(locale="en-US")

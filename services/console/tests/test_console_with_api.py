@@ -150,6 +150,7 @@ async def test_every_post_needs_the_session_csrf_token(console: httpx.AsyncClien
     assert r.status_code == 403
 
 
+@pytest.mark.rule("R-A3")
 async def test_read_scope_hides_write_controls_and_refuses_forged_posts(
     console: httpx.AsyncClient, api_app: FastAPI
 ) -> None:
@@ -178,6 +179,7 @@ async def test_read_scope_hides_write_controls_and_refuses_forged_posts(
     assert r.status_code == 403
 
 
+@pytest.mark.rule("R-S3", "R-S4")
 async def test_connect_link_preview_and_unlink_with_keep(console: httpx.AsyncClient) -> None:
     await sign_in(console)
     token = await csrf(console, "/integrations")
@@ -256,6 +258,7 @@ async def test_japanese_by_accept_language_and_switchable(console: httpx.AsyncCl
     assert evil.headers["location"] == "/devices"
 
 
+@pytest.mark.rule("R-C1", "R-C2")
 async def test_csv_import_shows_row_numbered_errors_and_export_streams(console: httpx.AsyncClient) -> None:
     await sign_in(console)
     token = await csrf(console, "/devices/import")
@@ -277,6 +280,7 @@ async def test_csv_import_shows_row_numbered_errors_and_export_streams(console: 
     assert export.text.splitlines()[0].startswith("device_id")
 
 
+@pytest.mark.rule("R-M11", "R-S1", "R-I8")
 async def test_device_detail_explains_its_history(
     console: httpx.AsyncClient, api_app: FastAPI, kafka: tuple[str, str]
 ) -> None:

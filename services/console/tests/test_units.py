@@ -61,6 +61,7 @@ def test_columns_are_chosen_from_the_known_ones_in_table_order() -> None:
     assert views.parse_columns("evil") == list(views.DEFAULT_COLUMNS)
 
 
+@pytest.mark.rule("R-S1")
 def test_filters_become_one_bounded_page_of_the_api() -> None:
     f = views.DeviceFilters.parse(
         {
@@ -146,6 +147,7 @@ def entry(**overrides: Any) -> dict[str, Any]:
     return base | overrides
 
 
+@pytest.mark.rule("R-M11", "R-I6")
 def test_a_sync_change_says_which_sync_which_rule_and_which_spec_rule() -> None:
     e = views.explain(entry(), INTEGRATIONS, "Asia/Tokyo", EN)
     assert e.headline == "Updated by the Microsoft Intune (HQ) sync of 06:00"
@@ -175,6 +177,7 @@ def test_rule_ids(field: str, rule: str, kind: str | None, actor: str, expected:
     assert views.rule_id(field, rule, kind, actor) == expected
 
 
+@pytest.mark.rule("R-M11")
 def test_unlink_csv_and_manual_changes_are_named() -> None:
     unlink = views.explain(
         entry(
@@ -214,6 +217,7 @@ def test_unlink_csv_and_manual_changes_are_named() -> None:
 # --- integrations, runs ---------------------------------------------------------------------------
 
 
+@pytest.mark.rule("R-S2", "R-A1")
 def test_integration_states_use_the_seed_words_and_explain_errors() -> None:
     assert views.integration_state({"state": "connected"}, "UTC", JA).label == "連携済"
     assert views.integration_state({"state": "master_linked"}, "UTC", JA).label == "マスタ連携中"
@@ -260,6 +264,7 @@ def test_connection_test_reason_is_readable() -> None:
 # --- master link settings (R-M1, R-I5, R-M7, R-A2) ----------------------------------------------
 
 
+@pytest.mark.rule("R-M1", "R-I5", "R-M7", "R-M15")
 def test_link_settings_are_checked_before_the_api() -> None:
     body, errors = link_settings(
         {
@@ -283,6 +288,7 @@ def test_link_settings_are_checked_before_the_api() -> None:
     assert set(errors) == {"mdm_key", "local_time", "time_zone", "integration_id"}
 
 
+@pytest.mark.rule("R-A2")
 def test_a_change_sends_only_what_differs_and_confirms_only_planned_changes() -> None:
     link = {
         "matching_key": {"mdm": "serial_number", "ledger": "serial_number"},
@@ -315,6 +321,7 @@ def test_plan_of() -> None:
 # --- conflicts (R-M9) ------------------------------------------------------------------------------
 
 
+@pytest.mark.rule("R-M9")
 def test_conflict_candidates_side_by_side_with_agreement_marked() -> None:
     conflict = {
         "observed": {
