@@ -194,8 +194,14 @@ def _scopes_of(body: Any) -> list[str] | None:
 
 
 async def tenant_time_zone(api: Api, caps: Capabilities) -> str:
-    """The tenant's IANA zone: its settings when the API has them (issue 10), else the zone of its
-    first master link's schedule (the tenant's by default), else UTC."""
+    """The tenant's IANA zone (see `tenant_time_zone_and_source`)."""
+    return (await tenant_time_zone_and_source(api, caps))[0]
+
+
+async def tenant_time_zone_and_source(api: Api, caps: Capabilities) -> tuple[str, bool]:
+    """The tenant's IANA zone, and whether it is the tenant's own setting: its settings when the
+    API has them (issue 10), else the zone of its first master link's schedule (the tenant's by
+    default), else UTC (both guesses are looked at again later)."""
     for path in ("/v1/tenant", "/v1/tenant/settings", "/v1/settings"):
         if await caps.has("GET", path):
             try:
@@ -205,14 +211,14 @@ async def tenant_time_zone(api: Api, caps: Capabilities) -> str:
             if isinstance(body, dict):
                 tz = body.get("time_zone") or (body.get("tenant") or {}).get("time_zone")
                 if tz:
-                    return str(tz)
+                    return str(tz), True
             break
     try:
         links = await api.get("/v1/master-links", {"include_removed": "true"})
     except ApiError:
-        return "UTC"
+        return "UTC", False
     for link in (links or {}).get("items", []):
         tz = (link.get("schedule") or {}).get("time_zone")
         if tz:
-            return str(tz)
-    return "UTC"
+            return str(tz), False
+    return "UTC", False

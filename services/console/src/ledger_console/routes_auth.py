@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from .api import Api, ApiError, detect_scope, tenant_time_zone
+from .api import Api, ApiError, detect_scope, tenant_time_zone_and_source
 from .i18n import Translator
 from .sessions import COOKIE
 from .web import LANG_COOKIE, current_session, lang_choice, language, render, safe_next, set_cookie, state_of
@@ -54,7 +54,7 @@ async def signin(
     try:
         await api.get("/v1/devices", {"limit": "1", "fields": "device_id"})
         scope = await detect_scope(api, state.caps)
-        tz = await tenant_time_zone(api, state.caps)
+        tz, tz_final = await tenant_time_zone_and_source(api, state.caps)
     except ApiError as exc:
         if exc.status in (401, 403):
             return again(t("signin.invalid"), 401)
@@ -62,7 +62,7 @@ async def signin(
     old = current_session(request)
     if old is not None:
         state.sessions.drop(old.session_id)
-    session = state.sessions.create(token, scope, tz)
+    session = state.sessions.create(token, scope, tz, time_zone_final=tz_final)
     response = RedirectResponse(safe_next(next), status_code=303)
     set_cookie(response, request, COOKIE, session.session_id, max_age=None)
     response.delete_cookie(PRE_CSRF, path="/")

@@ -28,6 +28,9 @@ class Session:
     csrf_token: str = field(repr=False)
     created_at: float
     last_used_at: float
+    # False while the zone is a guess (the API serves no tenant settings): looked at again later.
+    time_zone_final: bool = False
+    time_zone_checked_at: float = 0.0
 
     @property
     def can_write(self) -> bool:
@@ -44,7 +47,7 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, token: str, scope: Scope, time_zone: str) -> Session:
+    def create(self, token: str, scope: Scope, time_zone: str, *, time_zone_final: bool = False) -> Session:
         now = time.monotonic()
         session = Session(
             session_id=secrets.token_urlsafe(32),
@@ -54,6 +57,8 @@ class SessionStore:
             csrf_token=secrets.token_urlsafe(32),
             created_at=now,
             last_used_at=now,
+            time_zone_final=time_zone_final,
+            time_zone_checked_at=now,
         )
         with self._lock:
             self._expire(now)

@@ -3,6 +3,7 @@ and the two guards of every POST (a CSRF token of the session; an admin scope)."
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from . import views
-from .api import Api, Capabilities
+from .api import Api, ApiError, Capabilities, tenant_time_zone_and_source
 from .i18n import LANGS, Lang, Translator, negotiate
 from .sessions import COOKIE, Session, SessionStore
 from .settings import Settings
@@ -22,6 +23,7 @@ from .settings import Settings
 LANG_COOKIE = "ledger_console_lang"
 COLUMNS_COOKIE = "ledger_console_columns"
 HERE = Path(__file__).parent
+TZ_RECHECK_SECONDS = 60.0
 
 
 @dataclass
@@ -135,13 +137,20 @@ async def page(request: Request) -> Page:
     state = state_of(request)
     assert state.http is not None and state.caps is not None
     lang = language(request)
+    api = Api(state.http, session.token)
+    if not session.time_zone_final and time.monotonic() - session.time_zone_checked_at > TZ_RECHECK_SECONDS:
+        session.time_zone_checked_at = time.monotonic()
+        try:
+            session.time_zone, session.time_zone_final = await tenant_time_zone_and_source(api, state.caps)
+        except ApiError:
+            pass  # keep the guess; the page itself will say what is wrong with the API
     return Page(
         request=request,
         state=state,
         session=session,
         lang=lang,
         t=Translator(lang),
-        api=Api(state.http, session.token),
+        api=api,
         caps=state.caps,
     )
 
