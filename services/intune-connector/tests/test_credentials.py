@@ -3,7 +3,6 @@ the integrations file is only the fallback. Failures end the run with a reason t
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from intune_connector.credentials import open_credentials
+from connector_kit import ListPublisher, open_credentials
 from intune_connector.service import build_app
-from intune_connector.settings import Settings
+from intune_connector.settings import Settings, parse_integrations
 from ledger_contracts import (
     DeviceObserved,
     EncryptedCredentials,
@@ -23,11 +22,11 @@ from ledger_contracts import (
     SyncRequested,
     SyncRunCompleted,
     SyncRunFailed,
-    codec,
 )
 from mdm_sim.graph import GraphSimConfig, RunningGraphSim
 
-pytestmark = pytest.mark.unit  # the simulator in-process over loopback; no broker
+pytestmark = pytest.mark.integration  # the simulator in-process over loopback TLS; no broker
+KEY_SETTING = "INTUNE_CONNECTOR_SECRETS_KEY"
 
 KEY = Fernet.generate_key()
 OTHER_KEY = Fernet.generate_key()
@@ -38,19 +37,8 @@ def sim_config() -> GraphSimConfig:
     return GraphSimConfig(devices=30, seed=11)
 
 
-class Recorder:
-    """Stands in for the Kafka producer: decodes what would be published."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def send(
-        self, topic: str, value: bytes, key: bytes | None = None, **_: Any
-    ) -> asyncio.Future[None]:
-        self.events.append(codec.decode(codec.snapshot_adapter, value))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+class Recorder(ListPublisher):
+    """Stands in for the broker: keeps what would be published."""
 
 
 def seal(entry: dict[str, Any], key: bytes = KEY) -> EncryptedCredentials:
@@ -68,7 +56,7 @@ def request(credentials: EncryptedCredentials | None, integration_id: str = "int
 
 def connector(recorder: Recorder, **settings: Any) -> Any:
     fast = {"retry_base_delay_s": 0.01, "retry_max_delay_s": 0.05, "max_attempts": 2}
-    return build_app(Settings(**fast, **settings), producer=recorder)
+    return build_app(Settings(**fast, **settings), publisher=recorder)
 
 
 async def test_a_request_with_credentials_pulls_without_any_integrations_file(
@@ -129,21 +117,24 @@ async def test_unusable_credentials_fail_the_run_clearly_and_without_a_secret(
         assert secret not in failed.error
 
 
+@pytest.mark.unit
 def test_a_bad_entry_names_the_field_but_not_the_secret() -> None:
     sealed = seal({"azure_tenant_id": "tid", "client_secret": "Sup3r-Secret-Value"})
     with pytest.raises(ValueError, match="client_id: Field required") as info:
-        open_credentials(sealed, "int-1", SecretStr(KEY.decode()))
+        open_credentials(sealed, "int-1", SecretStr(KEY.decode()), KEY_SETTING, parse_integrations)
     assert "Sup3r-Secret-Value" not in str(info.value)
 
 
+@pytest.mark.unit
 def test_rotation_an_older_key_in_the_list_still_opens() -> None:
     entry = {"azure_tenant_id": "tid", "client_id": "cid", "client_secret": "s"}
     keys = SecretStr(f"{OTHER_KEY.decode()}, {KEY.decode()}")  # new first, old after
-    integration = open_credentials(seal(entry, KEY), "int-1", keys)
+    integration = open_credentials(seal(entry, KEY), "int-1", keys, KEY_SETTING, parse_integrations)
     assert (integration.integration_id, integration.client_id) == ("int-1", "cid")
     assert integration.authority == "https://login.microsoftonline.com/tid"
 
 
+@pytest.mark.unit
 def test_the_key_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTUNE_CONNECTOR_SECRETS_KEY", KEY.decode())
     settings = Settings()

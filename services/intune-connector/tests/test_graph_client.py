@@ -3,37 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
 import httpx
 import pytest
+import stamina
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from intune_connector.auth import AuthError, TokenProvider
-from intune_connector.graph import GraphError, ManagedDevices, RetryPolicy, parse_retry_after
+from intune_connector.graph import GraphError, ManagedDevices, RetryPolicy, http_client_for, parse_retry_after
 from intune_connector.settings import Integration, Settings
-from intune_connector.sync_run import http_client_for
 from intune_connector.translate import GRAPH_FIELDS
 from mdm_sim.graph import GraphSimConfig, RunningGraphSim
 
-# No tier marker: not pure (TLS on loopback to the real simulator), yet no broker or database.
+pytestmark = pytest.mark.integration  # TLS on loopback to the real simulator; no broker or database
 
 
-class Sleeps(list[float]):
-    """Records every backoff delay and really waits (the simulator is real)."""
-
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-        await asyncio.sleep(seconds)
+@pytest.fixture
+def waits() -> Iterator[list[float]]:
+    """The backoff stamina chose before each retry (its on-retry hook), in order."""
+    seen: list[float] = []
+    saved = stamina.instrumentation.get_on_retry_hooks()
+    stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.wait_for)])
+    yield seen
+    stamina.instrumentation.set_on_retry_hooks(saved)
 
 
 async def pull_all(
-    integration: Integration, settings: Settings, sleeps: Sleeps | None = None, between_pages: Any = None
+    integration: Integration, settings: Settings, between_pages: Any = None
 ) -> tuple[list[dict[str, Any]], ManagedDevices]:
     tokens = TokenProvider(integration)
     async with http_client_for(integration, settings) as http:
@@ -44,8 +45,6 @@ async def pull_all(
             policy=RetryPolicy(
                 settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
             ),
-            sleep=sleeps if sleeps is not None else Sleeps(),
-            rng=random.Random(1),
         )
         devices: list[dict[str, Any]] = []
         async for page in listing.pages():
@@ -67,29 +66,31 @@ async def test_pages_2500_devices_each_once_with_select(
 
 
 async def test_429_with_retry_after_is_honoured(
-    graph_sim: RunningGraphSim, integration: Integration, fast_settings: Callable[..., Settings]
+    graph_sim: RunningGraphSim,
+    integration: Integration,
+    fast_settings: Callable[..., Settings],
+    waits: list[float],
 ) -> None:
     graph_sim.control("POST", "/faults", {"status": 429, "retry_after": "0.05", "page": 2, "times": 2})
-    sleeps = Sleeps()
-    devices, _ = await pull_all(integration, fast_settings(retry_base_delay_s=5.0), sleeps)
+    devices, _ = await pull_all(integration, fast_settings(retry_base_delay_s=5.0))
     assert len(devices) == 2500
-    assert sleeps == [0.05, 0.05]  # the server's value, not the (long) backoff
+    assert waits == [0.05, 0.05]  # the server's value (float seconds), not the (long) backoff
     assert graph_sim.control("GET", "/stats")["device_requests"] == 5
 
 
 async def test_429_without_retry_after_backs_off_exponentially(
-    graph_sim: RunningGraphSim, integration: Integration, fast_settings: Callable[..., Settings]
+    graph_sim: RunningGraphSim,
+    integration: Integration,
+    fast_settings: Callable[..., Settings],
+    waits: list[float],
 ) -> None:
     graph_sim.control("POST", "/faults", {"status": 429, "page": 1, "times": 3})
-    sleeps = Sleeps()
-    devices, _ = await pull_all(
-        integration, fast_settings(retry_base_delay_s=0.02, retry_max_delay_s=1.0), sleeps
-    )
+    devices, _ = await pull_all(integration, fast_settings(retry_base_delay_s=0.02, retry_max_delay_s=1.0))
     assert len(devices) == 2500
-    assert len(sleeps) == 3
-    for attempt, delay in enumerate(sleeps, start=1):  # equal jitter: [d/2, d], d = base * 2^(n-1)
+    assert len(waits) == 3
+    for attempt, delay in enumerate(waits, start=1):  # stamina: base * 2^(n-1) plus up to `base` of jitter
         d = 0.02 * 2 ** (attempt - 1)
-        assert d / 2 <= delay <= d
+        assert d <= delay <= d + 0.02
 
 
 async def test_503_and_504_are_retried(
@@ -125,18 +126,19 @@ async def test_401_refreshes_the_token_once_and_continues(
     assert (stats["tokens_issued"], stats["unauthorized"]) == (2, 1)
 
 
-@pytest.mark.parametrize(
-    "sim_config", [GraphSimConfig(devices=2500, token_lifetime_s=0.3, reported_expires_in=3599)]
-)
-async def test_token_expiring_mid_pull_recovers(
+async def test_token_dying_mid_pull_recovers_on_each_page(
     graph_sim: RunningGraphSim, integration: Integration, fast_settings: Callable[..., Settings]
 ) -> None:
-    async def slow_consumer(page: int) -> None:
-        await asyncio.sleep(0.35)  # longer than the token lives; MSAL still thinks it has an hour
+    """A token MSAL still thinks valid dies under the pull (revoked here, deterministically, where a
+    short real lifetime would race the clock): pages 2 and 3 each meet a 401 and refresh once."""
 
-    devices, listing = await pull_all(integration, fast_settings(), between_pages=slow_consumer)
+    async def kill_tokens(page: int) -> None:
+        await asyncio.to_thread(graph_sim.control, "POST", "/tokens/revoke")
+
+    devices, listing = await pull_all(integration, fast_settings(), between_pages=kill_tokens)
     assert len(devices) == 2500
-    assert listing.stats.token_refreshes == 2  # pages 2 and 3 each met a dead token
+    assert listing.stats.token_refreshes == 2
+    assert graph_sim.control("GET", "/stats")["unauthorized"] == 2
 
 
 @pytest.mark.parametrize("sim_config", [GraphSimConfig(devices=10, token_lifetime_s=0.0)])
@@ -222,6 +224,7 @@ class FixedTokens:
         return "t2"
 
 
+@pytest.mark.unit
 async def test_connection_errors_are_retried() -> None:
     calls = []
 
@@ -239,6 +242,7 @@ async def test_connection_errors_are_retried() -> None:
     assert [p.devices for p in pages] == [[{"id": "a"}]] and len(calls) == 2
 
 
+@pytest.mark.unit
 async def test_next_link_to_another_host_is_refused() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"value": [], "@odata.nextLink": "https://evil.example/steal"})
@@ -249,6 +253,7 @@ async def test_next_link_to_another_host_is_refused() -> None:
             _ = [p async for p in listing.pages()]
 
 
+@pytest.mark.unit
 async def test_403_fails_at_once_with_a_consent_hint() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -261,6 +266,7 @@ async def test_403_fails_at_once_with_a_consent_hint() -> None:
             _ = [p async for p in listing.pages()]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("header", "expected"),
     [("0.05", 0.05), ("2", 2.0), ("2.128", 2.128), (None, None), ("", None), ("soon", None), ("-3", 0.0)],
@@ -269,6 +275,7 @@ def test_parse_retry_after_seconds(header: str | None, expected: float | None) -
     assert parse_retry_after(header) == expected
 
 
+@pytest.mark.unit
 def test_parse_retry_after_http_date() -> None:
     now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0

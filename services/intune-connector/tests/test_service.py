@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -13,12 +14,13 @@ from typing import Any
 
 import pytest
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import SecretStr
 
+from connector_kit import configure_logging
+from connector_kit.subscriber import SyncRequestSubscriber
 from devstack.kafka_io import publish, read_topic
-from intune_connector.logs import configure_logging
-from intune_connector.service import IntuneConnector, build_app
+from intune_connector.service import IntuneConnector, build_subscriber
 from intune_connector.settings import Integration, Settings
 from ledger_contracts import (
     DeviceObserved,
@@ -59,13 +61,22 @@ def settings(
 
 
 @pytest.fixture
-async def running(settings: Settings) -> AsyncIterator[IntuneConnector]:
-    app = build_app(settings)
+async def running(settings: Settings) -> AsyncIterator[SyncRequestSubscriber]:
+    app = build_subscriber(settings)
     task = asyncio.create_task(app.run())
     await asyncio.wait_for(app.ready.wait(), 30)
     yield app
     await app.stop()
     await asyncio.wait_for(task, 30)
+
+
+@contextlib.asynccontextmanager
+async def publishing(settings: Settings) -> AsyncIterator[IntuneConnector]:
+    """The connector with a connected producer and no consumer: runs are started by the test."""
+    sub = build_subscriber(settings)
+    async with sub.connected():
+        assert isinstance(sub.connector, IntuneConnector)
+        yield sub.connector
 
 
 def sync_request(integration_id: str = "int-intune-1", kind: str = "intune", **kw: Any) -> SyncRequested:
@@ -77,19 +88,36 @@ def topic(settings: Settings, name: str) -> str:
     return topics.named(name, settings.topic_prefix)
 
 
-async def snapshots(settings: Settings, until: int | None = None) -> list[tuple[int, Any]]:
-    records = await read_topic(
-        settings.kafka_bootstrap_servers, topic(settings, topics.SNAPSHOTS), until=until, timeout=60, idle=2.0
-    )
-    return [(r.partition, codec.decode(codec.snapshot_adapter, r.value)) for r in records]
+async def snapshots(settings: Settings, runs: int = 1) -> list[tuple[int, Any]]:
+    """(partition, event) of the snapshots topic, read until `runs` runs have ended (an end-of-run
+    marker: completed or failed), never until a silence."""
+    bootstrap, name = settings.kafka_bootstrap_servers, topic(settings, topics.SNAPSHOTS)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        consumer.assign([TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()])
+        await consumer.seek_to_beginning()
+        out: list[tuple[int, Any]] = []
+        async with asyncio.timeout(60):
+            while sum(isinstance(e, SyncRunCompleted | SyncRunFailed) for _, e in out) < runs:
+                batch = await consumer.getmany(timeout_ms=500)
+                out += [
+                    (r.partition, codec.decode(codec.snapshot_adapter, r.value))
+                    for records in batch.values()
+                    for r in records
+                ]
+        return out
+    finally:
+        await consumer.stop()
 
 
 async def test_sync_request_yields_started_devices_completed_in_order(
-    running: IntuneConnector, settings: Settings, graph_sim: RunningGraphSim
+    running: SyncRequestSubscriber, settings: Settings, graph_sim: RunningGraphSim
 ) -> None:
     request = sync_request(dry_run=True)
     await publish(settings.kafka_bootstrap_servers, topic(settings, topics.SYNC_REQUESTS), [request])
-    got = await snapshots(settings, until=N_DEVICES + 2)
+    got = await snapshots(settings)
     assert len({p for p, _ in got}) == 1  # one tenant, one partition: order is kept
     events = [e for _, e in got]
     assert isinstance(events[0], SyncRunStarted) and events[0].dry_run is True
@@ -108,7 +136,7 @@ async def test_sync_request_yields_started_devices_completed_in_order(
 
 
 async def test_failing_pull_publishes_failed_and_never_completed(
-    running: IntuneConnector, settings: Settings, graph_sim: RunningGraphSim
+    running: SyncRequestSubscriber, settings: Settings, graph_sim: RunningGraphSim
 ) -> None:
     graph_sim.control("POST", "/faults", {"status": 503, "page": 2, "times": -1})
     request = sync_request()
@@ -123,7 +151,7 @@ async def test_failing_pull_publishes_failed_and_never_completed(
 
 
 async def test_poison_goes_to_the_dlq_other_kinds_are_ignored_unknown_integration_fails(
-    running: IntuneConnector, settings: Settings
+    running: SyncRequestSubscriber, settings: Settings
 ) -> None:
     requests_topic = topic(settings, topics.SYNC_REQUESTS)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
@@ -142,25 +170,32 @@ async def test_poison_goes_to_the_dlq_other_kinds_are_ignored_unknown_integratio
     assert headers["x-consumer"] == b"intune-connector" and b"oops" in headers["x-error"]
 
     events = [e for _, e in await snapshots(settings)]
-    assert len(events) == 1  # nothing for the Jamf request
+    assert len(events) == 1  # nothing for the Jamf request (sent before the unknown one: same partition)
     assert isinstance(events[0], SyncRunFailed) and events[0].sync_run_id == unknown.sync_run_id
     assert "unknown Intune integration 'int-nope'" in events[0].error
 
 
-async def test_pull_skips_and_counts_a_malformed_device(
+async def test_a_malformed_field_keeps_the_device_with_a_warning(
     settings: Settings, graph_sim: RunningGraphSim
 ) -> None:
+    """R-M14 through the broker: the device is published with the field empty and a warning."""
     graph_sim.control("POST", "/devices", {"id": "bad-1", "deviceName": "BAD", "serialNumber": 12345})
-    app = build_app(settings)
     integration = Integration(integration_id="int-intune-1", **graph_sim.integration())
-    try:
-        result = await app.pull(integration, sync_request())
-    finally:
-        await app.close()
-    assert (result.status, result.malformed, result.devices_observed) == ("completed", 1, N_DEVICES)
-    events = [e for _, e in await snapshots(settings, until=N_DEVICES + 2)]
-    assert isinstance(events[-1], SyncRunCompleted) and events[-1].devices_observed == N_DEVICES
-    assert events[-1].reported_total == N_DEVICES + 1  # Graph counted the malformed one
+    async with publishing(settings) as app:
+        result = await app.run(integration, sync_request())
+    assert (result.status, result.with_warnings, result.skipped) == ("completed", 1, 0)
+    assert result.devices_observed == N_DEVICES + 1
+    events = [e for _, e in await snapshots(settings)]
+    (bad,) = [e for e in events if isinstance(e, DeviceObserved) and e.device.mdm_device_id == "bad-1"]
+    assert bad.device.serial_number is None and bad.device.device_name == "BAD"
+    assert [(w.field, w.mdm_device_id) for w in bad.warnings] == [("serialNumber", "bad-1")]
+    done = events[-1]
+    assert isinstance(done, SyncRunCompleted)
+    assert (done.devices_observed, done.reported_total, done.devices_with_warnings) == (
+        N_DEVICES + 1,
+        N_DEVICES + 1,
+        1,
+    )
 
 
 @pytest.fixture
@@ -180,21 +215,18 @@ async def test_logs_and_events_never_carry_the_secret_or_a_token(
 ) -> None:
     integration = Integration(integration_id="int-intune-1", **graph_sim.integration())
     wrong = integration.model_copy(update={"client_secret": SecretStr("Wr0ng~secret~value~42")})
-    app = build_app(settings)
-    try:
-        assert (await app.pull(integration, sync_request())).status == "completed"
+    async with publishing(settings) as app:
+        assert (await app.run(integration, sync_request())).status == "completed"
         graph_sim.control("POST", "/tokens/expire")  # the next pull meets a 401 and refreshes
-        assert (await app.pull(integration, sync_request())).status == "completed"
-        failed = await app.pull(wrong, sync_request())  # AADSTS7000215
-    finally:
-        await app.close()
+        assert (await app.run(integration, sync_request())).status == "completed"
+        failed = await app.run(wrong, sync_request())  # AADSTS7000215
     assert failed.status == "failed" and "AADSTS7000215" in (failed.error or "")
 
     logs = json_logs.getvalue()
     events = {json.loads(line)["event"] for line in logs.splitlines()}
     # The paths that could leak did run (so this test can fail):
     assert {"graph.unauthorized_refreshing_token", "graph.token_refreshed", "intune.pull_failed"} <= events
-    published = json.dumps([e.model_dump(mode="json") for _, e in await snapshots(settings)])
+    published = json.dumps([e.model_dump(mode="json") for _, e in await snapshots(settings, runs=3)])
     tokens = graph_sim.sim.tokens.issued()  # type: ignore[union-attr]
     assert len(tokens) == 2
     secrets = [integration.client_secret.get_secret_value(), "Wr0ng~secret~value~42"]

@@ -9,7 +9,7 @@ import pytest
 
 from intune_connector.settings import PUBLIC_GRAPH, Settings, load_integrations
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # reads and writes files under tmp_path
 
 
 def test_settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

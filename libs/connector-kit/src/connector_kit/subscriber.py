@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -161,6 +161,15 @@ class SyncRequestSubscriber:
         finally:
             self._current = None
         await message.ack()
+
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[Connector[Any, Any]]:
+        """The producer without the consumer: for runs started by hand (the demo, tests, benches)."""
+        await self.broker.connect()
+        try:
+            yield self.connector
+        finally:
+            await self.broker.stop()
 
     async def start(self) -> None:
         await self.broker.start()

@@ -1,28 +1,24 @@
-"""`intune-connector`: consume sync requests and publish Intune snapshots until SIGTERM/SIGINT."""
+"""`intune-connector`: consume sync requests and publish Intune snapshots until SIGTERM/SIGINT.
+
+Configuration is the environment (prefix `INTUNE_CONNECTOR_`, see settings.py), e.g.
+    INTUNE_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092
+    INTUNE_CONNECTOR_INTEGRATIONS_FILE=/etc/ledger/intune-integrations.json
+"""
 
 from __future__ import annotations
 
 import asyncio
-import signal
 
-from .logs import configure_logging
-from .service import build_app
+from connector_kit import configure_logging
+
+from .service import build_subscriber
 from .settings import Settings
-
-
-async def _serve(settings: Settings) -> None:
-    app = build_app(settings)
-    loop = asyncio.get_running_loop()
-    stopping: set[asyncio.Task[None]] = set()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(app.stop())))
-    await app.run()
 
 
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level)
-    asyncio.run(_serve(settings))
+    asyncio.run(build_subscriber(settings).serve())
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from connector_kit import redact
+
 from .settings import Integration
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -26,13 +28,6 @@ class AuthError(Exception):
 class TokenSource(Protocol):
     async def token(self) -> str: ...
     async def refresh(self) -> str: ...
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        if s:
-            text = text.replace(s, "***")
-    return text
 
 
 def _msal_app(integration: Integration) -> Any:

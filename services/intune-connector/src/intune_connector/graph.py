@@ -11,22 +11,30 @@
 from __future__ import annotations
 
 import asyncio
-import random
+import contextlib
+import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import structlog
 
+from connector_kit import retry
+from connector_kit.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+
 from .auth import TokenSource
 from .translate import GRAPH_FIELDS
 
+if TYPE_CHECKING:
+    from .settings import Integration, Settings
+
 LIST_PATH = "/v1.0/deviceManagement/managedDevices"
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
+MAX_PAGES = 10_000  # 10 million devices at $top=1000: more pages means a nextLink loop
+T = TypeVar("T")
+
+__all__ = ["GraphError", "ManagedDevices", "RetryPolicy", "http_client_for", "parse_retry_after", "prefetch"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,41 +47,10 @@ class GraphError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    base_delay_s: float = 1.0
-    max_delay_s: float = 60.0
-    max_retry_after_s: float = 300.0
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        # "Equal jitter": never retry immediately (every request counts against the throttle), but
-        # spread clients out.
-        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        return delay / 2 + rng.uniform(0, delay / 2)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait: Graph sends fractional seconds ("2.128"); RFC 9110 also allows an HTTP-date."""
-    if value is None or not value.strip():
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(0.0, seconds) if seconds == seconds else None  # NaN -> None
-
-
 @dataclass
 class Page:
     number: int
-    devices: list[dict[str, Any]]  # new devices only (duplicates by id removed)
+    devices: list[Any]  # new devices only (duplicates by id removed)
     reported_total: int | None  # @odata.count of this page
 
 
@@ -83,9 +60,13 @@ class ListingStats:
     fetched: int = 0  # unique devices
     duplicates: int = 0
     reported_total: int | None = None  # @odata.count of the first page: the size when we started
-    retries: int = 0
     token_refreshes: int = 0
+    retry: retry.RetryStats = field(default_factory=retry.RetryStats)
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def retries(self) -> int:
+        return self.retry.retries
 
 
 def _graph_message(resp: httpx.Response) -> str:
@@ -101,6 +82,52 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return u.scheme, u.host, u.port or {"https": 443, "http": 80}.get(u.scheme)
 
 
+def http_client_for(integration: Integration, settings: Settings) -> httpx.AsyncClient:
+    if integration.ca_bundle is not None:
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(integration.ca_bundle))
+    else:
+        verify = True
+    return httpx.AsyncClient(
+        verify=verify,
+        trust_env=integration.ca_bundle is None,  # a private CA means a local endpoint: no env proxy
+        timeout=httpx.Timeout(settings.request_timeout_s, connect=10.0),
+        headers={"Accept": "application/json", "User-Agent": "device-ledger-intune-connector/0.1"},
+    )
+
+
+async def prefetch(source: AsyncIterator[T], depth: int = 1) -> AsyncIterator[T]:
+    """Iterate `source` in a background task, `depth` items ahead: the next Graph page downloads
+    while this one is translated and published."""
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=depth)
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                await queue.put(("item", item))
+        except Exception as exc:  # handed to the consumer; cancellation is not
+            await queue.put(("error", exc))
+        else:
+            await queue.put(("done", None))
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class ManagedDevices:
     """Lists one tenant's managedDevices. Use `pages()` once per instance."""
 
@@ -112,16 +139,12 @@ class ManagedDevices:
         *,
         policy: RetryPolicy | None = None,
         page_size: int = 1000,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: random.Random | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.http = http
         self.policy = policy or RetryPolicy()
         self.page_size = page_size
-        self._sleep = sleep
-        self._rng = rng or random.Random()
         self.stats = ListingStats()
 
     def first_url(self) -> str:
@@ -129,8 +152,16 @@ class ManagedDevices:
 
     async def pages(self) -> AsyncIterator[Page]:
         seen: set[str] = set()
+        links: set[str] = set()
         url: str | None = self.first_url()
         while url is not None:
+            if url in links or self.stats.pages >= MAX_PAGES:
+                # A server that sends a link it already sent would page forever.
+                raise GraphError(
+                    f"Graph managedDevices: @odata.nextLink of page {self.stats.pages} repeats an earlier "
+                    "page (a paging loop); the pull is incomplete"
+                )
+            links.add(url)
             body = await self._get(url)
             self.stats.pages += 1
             count = body.get("@odata.count")
@@ -162,47 +193,39 @@ class ManagedDevices:
             )
 
     async def _get(self, url: str) -> dict[str, Any]:
+        page = self.stats.pages + 1
         token = await self.tokens.token()
-        refreshed = False
-        attempt = 0
-        while True:
-            attempt += 1
+        for refreshed in (False, True):
             try:
-                resp = await self.http.get(url, headers={"Authorization": f"Bearer {token}"})
-            except httpx.TransportError as exc:
-                reason, delay = type(exc).__name__, self.policy.backoff(attempt, self._rng)
-            else:
-                if resp.status_code == 200:
-                    return self._page_body(resp)
-                if resp.status_code == 401 and not refreshed:
-                    # Expired or revoked under us: one new token, then the same link again.
-                    refreshed, attempt = True, attempt - 1
-                    self.stats.token_refreshes += 1
-                    log.info("graph.unauthorized_refreshing_token", page=self.stats.pages + 1)
-                    token = await self.tokens.refresh()
-                    continue
-                if resp.status_code not in RETRYABLE:
-                    raise GraphError(self._failure(resp), resp.status_code)
-                reason = str(resp.status_code)
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                if retry_after is not None:
-                    delay = min(retry_after, self.policy.max_retry_after_s)
-                else:
-                    delay = self.policy.backoff(attempt, self._rng)
-            if attempt >= self.policy.max_attempts:
-                raise GraphError(
-                    f"Graph managedDevices: gave up on page {self.stats.pages + 1} after "
-                    f"{attempt} attempts (last: {reason})"
+                resp = await retry.request(
+                    self.http,
+                    "GET",
+                    url,
+                    headers={"Authorization": f"Bearer {token}"},
+                    policy=self.policy,
+                    stats=self.stats.retry,
                 )
-            self.stats.retries += 1
-            log.warning(
-                "graph.retry",
-                page=self.stats.pages + 1,
-                attempt=attempt,
-                reason=reason,
-                delay_s=round(delay, 3),
-            )
-            await self._sleep(delay)
+            except httpx.TransportError as exc:
+                raise GraphError(
+                    f"Graph managedDevices: gave up on page {page} after {self.policy.max_attempts} "
+                    f"attempts (last: {type(exc).__name__})"
+                ) from None
+            if resp.status_code == 200:
+                return self._page_body(resp, page)
+            if resp.status_code == 401 and not refreshed:
+                # Expired or revoked under us: one new token, then the same link again.
+                self.stats.token_refreshes += 1
+                log.info("graph.unauthorized_refreshing_token", page=page)
+                token = await self.tokens.refresh()
+                continue
+            if resp.status_code in RETRY_STATUSES:
+                raise GraphError(
+                    f"Graph managedDevices: gave up on page {page} after {self.policy.max_attempts} "
+                    f"attempts (last: {resp.status_code})",
+                    resp.status_code,
+                )
+            raise GraphError(self._failure(resp), resp.status_code)
+        raise AssertionError("unreachable: the second 401 raises above")
 
     def _failure(self, resp: httpx.Response) -> str:
         hint = {
@@ -212,11 +235,11 @@ class ManagedDevices:
         return f"Graph managedDevices returned {resp.status_code}: {_graph_message(resp)}{hint}"
 
     @staticmethod
-    def _page_body(resp: httpx.Response) -> dict[str, Any]:
+    def _page_body(resp: httpx.Response, page: int) -> dict[str, Any]:
         try:
             body = resp.json()
-        except ValueError:
-            raise GraphError("Graph managedDevices returned a page that is not JSON") from None
+        except ValueError:  # truncated, not JSON, or not UTF-8
+            raise GraphError(f"Graph managedDevices returned page {page} that is not JSON") from None
         if not isinstance(body, dict) or not isinstance(body.get("value"), list):
-            raise GraphError("Graph managedDevices returned a page without a 'value' array")
+            raise GraphError(f"Graph managedDevices returned page {page} without a 'value' array")
         return body

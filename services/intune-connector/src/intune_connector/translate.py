@@ -1,19 +1,21 @@
 """Graph `managedDevice` -> `ObservedDevice` (SPEC §2, R-I1..R-I8). Pure: no I/O, no clock, no logging.
 
-Warnings (e.g. an unknown `deviceRegistrationState`) are *returned*, and the caller logs them; a
-payload that cannot be a managedDevice raises `MalformedDevice`, which the caller counts and skips.
+R-M14: a payload that is not an object or has no usable `id` raises `MalformedDevice`, which the
+run skips and counts. Any other malformed value (a wrong type, a timestamp that does not parse, a
+5 MB string, a version without an OS name) is left empty and *returned* as a `RecordIssue`
+warning naming the device and Graph's field; the device is kept. Placeholder serials and
+hardware names: the one list in `ledger_contracts.placeholders`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, NamedTuple, get_args
 
 from pydantic import ValidationError
 
-from ledger_contracts import ObservedDevice, RegistrationStatus
+from connector_kit.fields import RecordIssues
+from ledger_contracts import ObservedDevice, RecordIssue, RegistrationStatus, placeholders
 
 # The properties translation reads: the connector asks Graph for exactly these ($select).
 GRAPH_FIELDS: tuple[str, ...] = (
@@ -32,102 +34,36 @@ GRAPH_FIELDS: tuple[str, ...] = (
     "deviceRegistrationState",
 )
 
-# R-I1 [beyond]: serial values that name no device. Compared after trimming, case-folded and with all
-# whitespace removed ("Default string" == "Defaultstring" == "DEFAULT STRING"). Sources: research
-# notes §6 (Intune/Autopilot reports, lf-edge/eve's union of eleven projects' lists, Fleet, GLPI).
-# "[REDACTED]" is there because published fixtures carry it and it identifies nothing.
-PLACEHOLDER_SERIALS: frozenset[str] = frozenset(
-    re.sub(r"\s+", "", s).casefold()
-    for s in (
-        "0",
-        "-1",
-        "To be filled by O.E.M.",
-        "To be filled by OEM",
-        "Default string",
-        "Default",
-        "System Serial Number",
-        "Chassis Serial Number",
-        "Base Board Serial Number",
-        "Serial Number",
-        "SerialNumber",
-        "Not Specified",
-        "Not Available",
-        "Not Applicable",
-        "None",
-        "Null",
-        "N/A",
-        "NA",
-        "Unknown",
-        "OEM",
-        "O.E.M.",
-        "INVALID",
-        "0123456789",
-        "123456789",
-        "1234567890",
-        "[REDACTED]",
-    )
-)
-_WHITESPACE = re.compile(r"\s+")
-# Separators ignored by the "one repeated character" rule: "0000-0000", "XXXXXXXX", "11111111".
-_SEPARATORS = re.compile(r"[\s\-_.:/]+")
-
-# Manufacturer/model values that are unfilled firmware defaults, not hardware names [beyond]: writing
-# them would fill an empty ledger field (ledger-first) with junk that a person then has to clear.
-PLACEHOLDER_HARDWARE: frozenset[str] = frozenset(
-    re.sub(r"\s+", "", s).casefold()
-    for s in (
-        "To be filled by O.E.M.",
-        "System manufacturer",
-        "System Product Name",
-        "System Version",
-        "Default string",
-        "Not Specified",
-        "Unknown",
-        "OEM",
-        "O.E.M.",
-    )
-)
-
 REGISTRATION_STATES: frozenset[str] = frozenset(get_args(RegistrationStatus))
-
-# Timestamps outside this window are "no value" sentinels, not dates: .NET DateTime.MinValue
-# (0001-01-01), the FILETIME and Unix zeroes (1601, 1970), DateTime.MaxValue (9999-12-31). No device
-# was enrolled in an MDM before 1990.
-_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-_LATEST_YEAR = 9999
 
 # R-I8: "in GB" — decimal gigabytes (10^9 bytes), the unit printed on the box and the one the Jamf
 # connector uses (MB / 1000), so one ledger field has one unit whatever the MDM.
 BYTES_PER_GB = 10**9
 
 
+MAX_ID_CHARS = 200  # Intune ids are GUIDs (36); anything much longer is no id
+
+
 class MalformedDevice(ValueError):
-    """A payload that cannot be translated: the message names the device id and the field."""
+    """A payload without a usable id: the message names the field (the run skips and counts it)."""
 
     def __init__(self, device_id: str | None, field: str, problem: str) -> None:
-        self.device_id, self.field = device_id, field
+        self.device_id, self.field, self.problem = device_id, field, problem
         super().__init__(f"managedDevice {device_id or '<no id>'}: field '{field}' {problem}")
 
 
 class Translation(NamedTuple):
     device: ObservedDevice
-    warnings: tuple[str, ...]
+    warnings: tuple[RecordIssue, ...]
 
 
 def is_placeholder_serial(value: str) -> bool:
-    squashed = _WHITESPACE.sub("", value).casefold()
-    if squashed in PLACEHOLDER_SERIALS:
-        return True
-    core = _SEPARATORS.sub("", squashed)
-    return len(set(core)) <= 1  # empty, or one character repeated ("0", "00000000", "XXXX", "----")
+    return placeholders.is_placeholder_serial(value)
 
 
 def normalize_serial(value: str | None) -> str | None:
     """R-I1: trimmed serial, or None for empty and placeholder values (never stored, never matched)."""
-    if value is None:
-        return None
-    value = value.strip()
-    return None if is_placeholder_serial(value) else value
+    return placeholders.clean_serial(value)
 
 
 def format_os(operating_system: str | None, version: str | None) -> str | None:
@@ -150,27 +86,26 @@ def disk_capacity_gb(total_bytes: int | None) -> float | None:
     return round(total_bytes / BYTES_PER_GB, 2) or None
 
 
-def translate_device(raw: Mapping[str, Any]) -> Translation:
-    """One Graph managedDevice -> the normalised ObservedDevice plus any warnings."""
+def translate_device(raw: Any) -> Translation:
+    """One Graph managedDevice -> the normalised ObservedDevice plus its field warnings."""
     if not isinstance(raw, Mapping):
         raise MalformedDevice(None, "<root>", f"must be a JSON object, got {type(raw).__name__}")
     dev_id = raw.get("id")
-    if not isinstance(dev_id, str) or not dev_id.strip():
-        raise MalformedDevice(None, "id", "is missing or not a non-empty string")
+    if not isinstance(dev_id, str) or not dev_id.strip() or len(dev_id) > MAX_ID_CHARS:
+        raise MalformedDevice(None, "id", "is missing or not a usable id string")
     dev_id = dev_id.strip()
-    warnings: list[str] = []
+    f = RecordIssues(dev_id)
 
     def text(field: str) -> str | None:
-        return _text(raw, field, dev_id)
+        return f.text(field, raw.get(field))
 
     operating_system, os_version = text("operatingSystem"), text("osVersion")
     if os_version and not operating_system:
-        warnings.append(f"managedDevice {dev_id}: osVersion without operatingSystem; os left empty")
+        f.warn("operatingSystem", "missing while osVersion is set; os left empty")
     registration = text("deviceRegistrationState")
     if registration is not None and registration not in REGISTRATION_STATES:
-        warnings.append(
-            f"managedDevice {dev_id}: unknown deviceRegistrationState {registration!r} -> 'unknown'"
-        )
+        # Graph's enums evolve (`unknownFutureValue`, new states): a value we do not know yet is not
+        # malformed, so no warning; the contract's "unknown" says it.
         registration = "unknown"
     email, upn = text("emailAddress"), text("userPrincipalName")
     user = email or upn  # R-I6: e-mail, else UPN
@@ -179,10 +114,12 @@ def translate_device(raw: Mapping[str, Any]) -> Translation:
     mdm: dict[str, Any] = {
         "device_name": name,
         "mdm_device_id": dev_id,
-        "enrolled_at": _timestamp(raw, "enrolledDateTime", dev_id),
-        "last_check_in_at": _timestamp(raw, "lastSyncDateTime", dev_id),
+        "enrolled_at": f.timestamp("enrolledDateTime", raw.get("enrolledDateTime")),
+        "last_check_in_at": f.timestamp("lastSyncDateTime", raw.get("lastSyncDateTime")),
         "primary_user_email": user,
-        "disk_capacity_gb": disk_capacity_gb(_int64(raw, "totalStorageSpaceInBytes", dev_id)),
+        "disk_capacity_gb": disk_capacity_gb(
+            f.integer("totalStorageSpaceInBytes", raw.get("totalStorageSpaceInBytes"))
+        ),
         "registration_status": registration,
     }
     fields: dict[str, Any] = {
@@ -192,62 +129,15 @@ def translate_device(raw: Mapping[str, Any]) -> Translation:
         "device_name": name,
         "asset_tag": None,  # Intune has no asset tag
         "os": format_os(operating_system, os_version),
-        "manufacturer": _hardware(text("manufacturer")),
-        "model": _hardware(text("model")),
+        "manufacturer": placeholders.clean_hardware(text("manufacturer")),
+        "model": placeholders.clean_hardware(text("model")),
         "assigned_user": user,
         "mdm": mdm,
     }
     try:
         # One validation of the nested dict: cheaper than two model constructors, same checks.
         device = ObservedDevice.model_validate(fields)
-    except ValidationError as exc:  # a value the contract refuses
+    except ValidationError as exc:  # a value the contract refuses: cannot happen for read fields
         err = exc.errors()[0]
         raise MalformedDevice(dev_id, ".".join(map(str, err["loc"])), err["msg"]) from None
-    return Translation(device, tuple(warnings))
-
-
-def _text(raw: Mapping[str, Any], field: str, dev_id: str) -> str | None:
-    """A string property: trimmed, "" -> None, null -> None, any other type -> MalformedDevice."""
-    value = raw.get(field)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise MalformedDevice(dev_id, field, f"must be a string, got {type(value).__name__}")
-    return value.strip() or None
-
-
-def _hardware(value: str | None) -> str | None:
-    if value is None or _WHITESPACE.sub("", value).casefold() in PLACEHOLDER_HARDWARE:
-        return None
-    return value
-
-
-def _timestamp(raw: Mapping[str, Any], field: str, dev_id: str) -> datetime | None:
-    value = raw.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise MalformedDevice(dev_id, field, f"must be an ISO 8601 string, got {type(value).__name__}")
-    try:
-        # Python 3.11 parses "Z", offsets and Graph's 7 fractional digits (truncated to microseconds).
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise MalformedDevice(dev_id, field, f"is not an ISO 8601 timestamp: {value[:40]!r}") from None
-    if parsed.year >= _LATEST_YEAR or parsed.year < _EARLIEST.year:
-        return None  # checked before any timezone arithmetic: 0001-01-01+01:00 would overflow
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # DateTimeOffset is always zoned on Graph; assume UTC if not
-    return parsed.astimezone(UTC)
-
-
-def _int64(raw: Mapping[str, Any], field: str, dev_id: str) -> int | None:
-    value = raw.get(field)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise MalformedDevice(dev_id, field, f"must be an integer, got {type(value).__name__}")
-    if isinstance(value, str):  # OData sends Int64 as a string under IEEE754Compatible=true
-        if not re.fullmatch(r"-?\d+", value.strip()):
-            raise MalformedDevice(dev_id, field, f"must be an integer, got {value[:40]!r}")
-        return int(value)
-    return value
+    return Translation(device, tuple(f.items))
