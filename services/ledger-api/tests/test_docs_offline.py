@@ -71,6 +71,13 @@ async def test_doc_pages_load_their_assets_from_the_app(
     assert len(bundle.content) > 500_000  # the real bundle, not a stub
 
 
+@pytest.mark.parametrize("page", ["/docs", "/redoc", "/asyncapi"])
+async def test_doc_pages_forbid_loading_from_elsewhere(client: httpx.AsyncClient, page: str) -> None:
+    csp = (await client.get(page)).headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "img-src 'self' data:" in csp
+    assert "http" not in csp and "*" not in csp
+
+
 async def test_swagger_ui_reads_the_apps_own_openapi_and_no_validator(client: httpx.AsyncClient) -> None:
     page = (await client.get("/docs")).text
     assert "url: '/openapi.json'" in page

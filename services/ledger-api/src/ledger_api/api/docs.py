@@ -34,7 +34,20 @@ ASSETS = {
     "favicon.png": "image/png",
 }
 
+# The doc pages may load nothing from outside the app, by construction: ReDoc's sidebar credit
+# would fetch its logo from cdn.redoc.ly (the image hides itself when it cannot load).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; "
+    "font-src 'self' data:; frame-ancestors 'self'"
+)
+
 router = APIRouter(include_in_schema=False)
+
+
+def _self_contained(response: HTMLResponse) -> HTMLResponse:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -69,7 +82,7 @@ async def asset(name: str) -> FileResponse:
 async def swagger_ui(request: Request) -> HTMLResponse:
     app = request.app
     root = _root(request)
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=f"{root}{app.openapi_url}",
         title=f"{app.title} - Swagger UI",
         oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
@@ -79,6 +92,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         # validatorUrl: null — Swagger UI would otherwise ask validator.swagger.io about the spec.
         swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
     )
+    return _self_contained(page)
 
 
 @router.get("/docs/oauth2-redirect")
@@ -90,13 +104,14 @@ async def swagger_ui_redirect() -> HTMLResponse:
 async def redoc(request: Request) -> HTMLResponse:
     app = request.app
     root = _root(request)
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=f"{root}{app.openapi_url}",
         title=f"{app.title} - ReDoc",
         redoc_js_url=f"{root}{ASSETS_PATH}/redoc.standalone.js",
         redoc_favicon_url=f"{root}{ASSETS_PATH}/favicon.png",
         with_google_fonts=False,
     )
+    return _self_contained(page)
 
 
 @functools.cache
@@ -116,7 +131,7 @@ async def asyncapi_json() -> Response:
 
 @router.get("/asyncapi")
 async def asyncapi_page() -> HTMLResponse:
-    return HTMLResponse(_document_html())
+    return _self_contained(HTMLResponse(_document_html()))
 
 
 # --- the rendered AsyncAPI page ------------------------------------------------------------------
