@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..adapters.db import Connection
 from ..adapters.repositories import tenants
+from ..adapters.repositories.audit import Actor
 from ..bootstrap import token_hash
 from ..domain.crypto import KeyRing
 from ..errors import InvalidParameter, Unauthorized
@@ -77,18 +78,31 @@ _bearer = HTTPBearer(auto_error=False, description="A tenant API token")
 
 
 async def current_tenant(
-    conn: Conn, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    conn: Conn,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """The tenant of the bearer token; a token sees its own tenant only."""
+    """The tenant of the bearer token; a token sees its own tenant only. The token's owner (id,
+    name, scopes; never the token) is kept on the request for `current_actor` (R-A3, R-A4)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token (Authorization: Bearer <tenant API token>)")
-    tenant_id = await tenants.tenant_for_token(conn, token_hash(credentials.credentials))
-    if tenant_id is None:
-        raise Unauthorized("unknown API token")
-    return tenant_id
+    owner = await tenants.token_owner(conn, token_hash(credentials.credentials))
+    if owner is None:
+        raise Unauthorized("unknown or revoked API token")
+    request.state.token_owner = owner
+    return owner.tenant_id
 
 
 Tenant = Annotated[str, Depends(current_tenant)]
+
+
+async def current_actor(request: Request, tenant_id: Tenant) -> Actor:
+    """Who is acting, for the audit log (R-A4): the token's id and name."""
+    owner: tenants.TokenOwner = request.state.token_owner
+    return Actor(name=owner.name, token_id=owner.token_id)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
 def reject_unknown_query(request: Request, allowed: Iterable[str]) -> None:
