@@ -137,6 +137,15 @@ async def test_sign_in_keeps_the_token_on_the_server(console: httpx.AsyncClient)
     assert "Content-Security-Policy" in page.headers
 
 
+async def test_the_session_cookie_is_secure_over_tls(api_app: FastAPI) -> None:
+    app = build_app(Settings(api_url="http://ledger"), transport=httpx.ASGITransport(app=api_app))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://console") as c:
+            ok = await sign_in(c)
+    assert ok.status_code == 303
+    assert "secure" in ok.headers["set-cookie"].lower()
+
+
 async def test_sign_in_form_needs_its_csrf_cookie(console: httpx.AsyncClient) -> None:
     r = await console.post("/signin", data={"token": TOKEN, "csrf_token": "forged"})
     assert r.status_code == 403
