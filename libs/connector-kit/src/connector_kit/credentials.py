@@ -91,10 +91,15 @@ def read_integrations_file(path: Path, parse: Parse[I]) -> dict[str, I]:
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of integration id -> settings")
-    try:
-        return parse(data)
-    except ValidationError as exc:
-        raise ValueError(f"{path}: {field_problems(exc)}") from None
+    out: dict[str, I] = {}
+    for integration_id, entry in data.items():  # one by one, so an error names its entry
+        try:
+            out.update(parse({integration_id: entry}))
+        except ValidationError as exc:
+            raise ValueError(f"{path}: integration {integration_id!r}: {field_problems(exc)}") from None
+        except ValueError as exc:  # the parser's own message names the entry and field
+            raise ValueError(f"{path}: {exc}") from None
+    return out
 
 
 class IntegrationsFile(Generic[I]):
