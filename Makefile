@@ -7,7 +7,7 @@ VENV := .venv/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup demo test lint unit bench clean
+.PHONY: setup demo test lint unit mutation bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -35,6 +35,11 @@ lint: $(VENV)
 ## unit: the tests marked `unit` (no I/O at all, enforced by conftest.py): fast, no database or broker
 unit: $(VENV)
 	.venv/bin/pytest -m unit -q $(PYTEST_ARGS)
+
+## mutation: mutmut over the reconciler core, both translators and the CSV code (scripts/mutation.py;
+## minutes per target, not in CI). `make mutation TARGETS=reconciler-core` runs one; scores in docs/mutation.md
+mutation: $(VENV)
+	.venv/bin/python scripts/mutation.py $(TARGETS)
 
 ## bench: the same pipeline with 100,000 simulated Intune devices
 bench: $(VENV)

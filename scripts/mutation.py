@@ -1,0 +1,168 @@
+"""`make mutation`: mutation testing (mutmut 3) of the pure code whose tests must be sharp.
+
+mutmut 3 derives a mutant's module name from its file path (``src/reconciler/core/decide.py`` ->
+``reconciler.core.decide``) and runs the tests in a copy of the tree (``mutants/``). A uv workspace
+has many ``src/`` directories, so each target is run in its own small work tree under
+``.mutation/<target>/`` (git-ignored): the target's whole package in ``src/``, its tests in
+``tests/``, the root ``conftest.py`` (markers, the unit no-I/O guard) and a generated
+``pyproject.toml`` with the mutmut and pytest settings. ``mutants/`` is then created inside that
+work tree. The installed workspace packages stay importable; mutmut puts ``mutants/src`` first on
+``sys.path``, so the tests import the mutated package.
+
+Only ``unit`` tests run (no database or broker: fast, and they are where the rules are pinned down),
+with a fixed hypothesis seed so that a mutant's verdict does not depend on luck.
+
+Usage: ``python scripts/mutation.py [TARGET ...] [--max-children N]`` (default: every target).
+Each target prints its score and writes ``.mutation/<target>/summary.json`` with the survivors.
+Not part of CI: it takes minutes to tens of minutes per target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".mutation"
+MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
+
+
+@dataclass(frozen=True)
+class Target:
+    package: Path  # the package directory, copied whole into src/
+    mutate: tuple[str, ...]  # globs relative to the work tree, e.g. "src/reconciler/core/*"
+    tests: Path  # the service's tests directory, copied into tests/
+
+
+TARGETS: dict[str, Target] = {
+    "reconciler-core": Target(
+        ROOT / "services/reconciler/src/reconciler",
+        ("src/reconciler/core/*",),
+        ROOT / "services/reconciler/tests",
+    ),
+    "intune-translate": Target(
+        ROOT / "services/intune-connector/src/intune_connector",
+        ("src/intune_connector/translate.py",),
+        ROOT / "services/intune-connector/tests",
+    ),
+    "jamf-translate": Target(
+        ROOT / "services/jamf-connector/src/jamf_connector",
+        ("src/jamf_connector/translate.py",),
+        ROOT / "services/jamf-connector/tests",
+    ),
+}
+
+
+def pytest_settings() -> dict[str, object]:
+    """The root pytest settings, pointed at the copied tests, unit tests only."""
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    keep = (
+        "asyncio_mode",
+        "asyncio_default_fixture_loop_scope",
+        "asyncio_default_test_loop_scope",
+        "markers",
+    )
+    settings: dict[str, object] = {k: root[k] for k in keep if k in root}
+    settings |= {
+        "testpaths": ["tests"],
+        "addopts": "--strict-markers --import-mode=importlib -p no:cacheprovider",
+        "timeout": root.get("timeout", 120),
+        "timeout_method": root.get("timeout_method", "thread"),
+        "filterwarnings": root.get("filterwarnings", []),
+    }
+    return settings
+
+
+def toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+def prepare(name: str, target: Target) -> Path:
+    tree = WORK / name
+    # Tests find shared test data by their place in the repository (e.g. the contracts' golden
+    # samples at parents[3] / "libs"); from .mutation/<target>/mutants/tests/ that is .mutation/.
+    WORK.mkdir(exist_ok=True)
+    for shared in ("libs", "docs", "simulators"):
+        link = WORK / shared
+        if not link.is_symlink():
+            link.symlink_to(ROOT / shared, target_is_directory=True)
+    if tree.exists():
+        shutil.rmtree(tree)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    shutil.copytree(target.package, tree / "src" / target.package.name, ignore=ignore)
+    shutil.copytree(target.tests, tree / "tests", ignore=ignore)
+    shutil.copy2(ROOT / "conftest.py", tree / "conftest.py")
+    mutmut = {
+        "source_paths": ["src/"],
+        "only_mutate": list(target.mutate),
+        "also_copy": ["conftest.py"],
+        "pytest_add_cli_args": ["-m", "unit", "-q", "--hypothesis-seed=0"],
+        "pytest_add_cli_args_test_selection": ["tests/"],
+    }
+    lines = ["[tool.mutmut]"] + [f"{k} = {toml_value(v)}" for k, v in mutmut.items()]
+    lines += ["", "[tool.pytest.ini_options]"] + [
+        f"{k} = {toml_value(v)}" for k, v in pytest_settings().items()
+    ]
+    (tree / "pyproject.toml").write_text("\n".join(lines) + "\n")
+    return tree
+
+
+def run(name: str, target: Target, max_children: int) -> dict[str, object]:
+    tree = prepare(name, target)
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    print(f"== {name}: mutmut run in {tree.relative_to(ROOT)}", flush=True)
+    done = subprocess.run([str(MUTMUT), "run", "--max-children", str(max_children)], cwd=tree, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{name}: mutmut run failed ({done.returncode})")
+    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=tree, env=env, check=True, capture_output=True)
+    stats = json.loads((tree / "mutants" / "mutmut-cicd-stats.json").read_text())
+    listed = subprocess.run(
+        [str(MUTMUT), "results"], cwd=tree, env=env, capture_output=True, text=True
+    ).stdout
+    # `mutmut results` lists every mutant that was not killed: "survived", "no tests", "timeout", ...
+    not_killed = [line.strip().rsplit(": ", 1) for line in listed.splitlines() if ": " in line]
+    survivors = sorted(
+        f"{key} ({status})" for key, status in not_killed if status in ("survived", "no tests")
+    )
+    caught = stats["killed"] + stats["timeout"] + stats["segfault"]
+    tested = caught + stats["survived"] + stats["no_tests"] + stats["suspicious"]
+    score = caught / tested if tested else 0.0
+    summary = {"target": name, "stats": stats, "score": round(score, 4), "survivors": survivors}
+    (tree / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"== {name}: {score:.1%} killed ({stats}); {len(survivors)} survivor(s)", flush=True)
+    for survivor in survivors:
+        print(f"   survived: {survivor}")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("targets", nargs="*", help=f"any of {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    args = parser.parse_args()
+    names = args.targets or list(TARGETS)
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target(s) {unknown}; known: {', '.join(TARGETS)}")
+    summaries = [run(name, TARGETS[name], args.max_children) for name in names]
+    print("\n".join(f"{s['target']}: {s['score']:.1%}" for s in summaries))
+
+
+if __name__ == "__main__":
+    main()
