@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 import structlog
 
@@ -16,6 +17,14 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--once", action="store_true", help="exit 0 after the first sync's summary")
     demo.add_argument("--devices", type=int, default=2000, help="generated Intune devices")
     demo.add_argument("--jamf", type=int, default=500, help="generated Jamf devices (computers + mobiles)")
+    demo.add_argument("--api-port", type=int, default=8000, help="the ledger API's port")
+    demo.add_argument("--run-dir", type=Path, help="logs, certificates, data (default: .run/demo)")
+    demo.add_argument(
+        "--shared-macs",
+        type=int,
+        default=50,
+        help="Macs enrolled in both simulated MDMs with the same serial numbers (issue 11)",
+    )
     bench = sub.add_parser("bench", help="time a first sync and a no-change re-sync")
     bench.add_argument("--devices", type=int, default=100_000)
     bench.add_argument("--jamf", type=int, default=20_000)
@@ -24,7 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import main as demo_main
 
-        return demo_main(args.once, args.devices, args.jamf)
+        return demo_main(
+            args.once,
+            args.devices,
+            args.jamf,
+            api_port=args.api_port,
+            run_dir=args.run_dir,
+            shared_macs=args.shared_macs,
+        )
     from .bench import main as bench_main
 
     return bench_main(args.devices, args.jamf)

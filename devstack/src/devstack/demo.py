@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from .stack import Stack, StackConfig
+from . import infra
+from .stack import PortInUse, Stack, StackConfig
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -50,8 +52,6 @@ def summary(stack: Stack, runs: list[dict[str, Any]]) -> str:
 
 
 def run_syncs(stack: Stack) -> list[dict[str, Any]]:
-    import time
-
     runs = []
     for link in stack.links:
         t0 = time.perf_counter()
@@ -62,19 +62,48 @@ def run_syncs(stack: Stack) -> list[dict[str, Any]]:
     return runs
 
 
-def main(once: bool, devices: int, jamf: int) -> int:
+class Stopped(Exception):
+    """The demo was asked to stop (SIGINT, SIGTERM or SIGHUP)."""
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signal.Signals(signum).name)
+
+
+def main(
+    once: bool,
+    devices: int,
+    jamf: int,
+    *,
+    api_port: int = 8000,
+    run_dir: Path | None = None,
+    shared_macs: int = 0,
+) -> int:
+    """Run the demo until a signal. However it ends — Ctrl-C, SIGTERM, SIGHUP, an error, or this
+    process killed outright — every process it started stops: a signal unwinds into `stack.stop()`,
+    and each child carries PR_SET_PDEATHSIG, so the kernel kills it when this process dies."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stopped)
+    infra.set_own_parent_death_signal(signal.SIGTERM)  # `make` killed: stop cleanly too
     config = StackConfig(
-        root=REPO / ".run" / "demo",
+        root=run_dir or REPO / ".run" / "demo",
         intune_devices=devices,
         intune_samples=intune_samples(),
         jamf_computers=jamf * 3 // 5,
         jamf_mobiles=jamf - jamf * 3 // 5,
+        api_port=api_port,
+        shared_macs=shared_macs,
     )
+    stack = Stack(config)
+    try:
+        stack.preflight()
+    except (infra.LeftoverServer, PortInUse) as exc:
+        print(f"devstack demo: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
     print(
         f"Starting broker, database, simulated tenants and services (logs: {config.root / 'logs'}) …",
         flush=True,
     )
-    stack = Stack(config)
     try:
         stack.start()
         runs = run_syncs(stack)
@@ -89,11 +118,16 @@ def main(once: bool, devices: int, jamf: int) -> int:
         if once:
             return 0
         print("\nServing until interrupted (Ctrl-C).", flush=True)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        while not stop.wait(1.0):
+        while True:
+            time.sleep(1.0)  # the signal handlers end this loop
             stack.check_alive()
+    except Stopped as exc:
+        print(f"\nStopping ({exc}) …", flush=True)
         return 0
+    except (infra.LeftoverServer, PortInUse) as exc:  # a race with another start
+        print(f"devstack demo: cannot start: {exc}", file=sys.stderr, flush=True)
+        return 2
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
         stack.stop()

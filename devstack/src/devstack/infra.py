@@ -56,6 +56,12 @@ def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
     return preexec
 
 
+def set_own_parent_death_signal(sig: int) -> None:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux; else nothing)."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, sig)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -48,6 +48,8 @@ class StackConfig:
         default_factory=lambda: os.environ.get("LEDGER_DEMO_TOKEN") or secrets.token_urlsafe(24)
     )
     seed: int = 42
+    # Macs enrolled in both simulated MDMs with the same serials (issue 11); added to each tenant.
+    shared_macs: int = 0
     # Consumer-group joins wait about half of this on Tansu (see README "Kafka").
     session_timeout_ms: int = 4000
     topic_prefix: str = ""
@@ -164,22 +166,28 @@ class Stack:
         return proc
 
     def _ready_line(self, proc: Proc, timeout: float = 60) -> dict[str, Any]:
-        """The first JSON line on the simulator's stdout (read with a deadline: it cannot hang)."""
+        """The first JSON line on the simulator's stdout, read from the raw descriptor with a
+        deadline (a buffered `readline()` could hang, or hide a line from `select`)."""
         assert proc.popen.stdout is not None
+        fd = proc.popen.stdout.fileno()
         deadline = time.monotonic() + timeout
+        buf = b""
         with selectors.DefaultSelector() as sel:
-            sel.register(proc.popen.stdout, selectors.EVENT_READ)
+            sel.register(fd, selectors.EVENT_READ)
             while (left := deadline - time.monotonic()) > 0:
                 if not sel.select(left):
                     break
-                line = proc.popen.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     proc.popen.wait(5)
                     raise RuntimeError(f"{proc.name} exited ({proc.popen.returncode}); see {proc.log_path}")
-                try:
-                    return dict(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    try:
+                        return dict(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue
         raise TimeoutError(f"{proc.name} printed no ready line in {timeout}s")
 
     # --- faults: kill and restart --------------------------------------------------------------
@@ -240,6 +248,8 @@ class Stack:
         argv += ["--devices", str(self.config.intune_devices), "--seed", str(self.config.seed)]
         for d in self.config.intune_samples:
             argv += ["--include-samples", str(d)]
+        if self.config.shared_macs:
+            argv += ["--shared-macs", str(self.config.shared_macs), "--shared-seed", str(self.config.seed)]
         self.sims["intune"] = self._ready_line(self._spawn("graph-sim", argv))
         log.info(
             "graph_sim.ready",
@@ -251,6 +261,8 @@ class Stack:
         argv = [sys.executable, "-m", "mdm_sim", "jamf", "--cert-dir", str(self.config.root / "certs")]
         argv += ["--computers", str(self.config.jamf_computers), "--mobiles", str(self.config.jamf_mobiles)]
         argv += ["--seed", str(self.config.seed), *self.config.jamf_sim_args]
+        if self.config.shared_macs:
+            argv += ["--shared-macs", str(self.config.shared_macs), "--shared-seed", str(self.config.seed)]
         self.sims["jamf"] = self._ready_line(self._spawn("jamf-sim", argv))
         log.info("jamf_sim.ready", base_url=self.sims["jamf"]["base_url"])
 

@@ -43,6 +43,10 @@ def initial_devices(config: GraphSimConfig) -> list[dict[str, Any]]:
     devices = load_devices_file(base) if base else generate_devices(config.devices, config.seed)
     for path in config.extra_device_files:
         devices.extend(load_devices_file(path))
+    if config.shared_macs:
+        from ..shared import graph_devices
+
+        devices.extend(graph_devices(config.shared_macs, config.shared_seed))
     return devices
 
 

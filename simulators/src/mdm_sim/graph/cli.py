@@ -39,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="add every device of DIR/*.json (Graph pages or arrays); repeatable",
     )
+    p.add_argument(
+        "--shared-macs", type=int, default=0, help="add N Macs the Jamf simulator also serves (same serials)"
+    )
+    p.add_argument("--shared-seed", type=int, default=0, help="seed of the shared Macs (same in both)")
     p.add_argument("--tenant", default=d.tenant_id)
     p.add_argument("--client-id", default=d.client_id)
     p.add_argument("--client-secret", default=d.client_secret)
@@ -62,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         client_secret=args.client_secret,
         devices=args.devices,
         seed=args.seed,
+        shared_macs=args.shared_macs,
+        shared_seed=args.shared_seed,
         devices_file=args.devices_file,
         extra_device_files=[f for d in args.include_samples for f in device_files(d)],
         token_lifetime_s=args.token_lifetime,

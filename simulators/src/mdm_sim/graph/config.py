@@ -22,6 +22,8 @@ class GraphSimConfig:
     )
     devices: int = 2000  # generated devices (ignored when `devices_file` is given)
     seed: int = 0
+    shared_macs: int = 0  # Macs also enrolled in Jamf (same serials): see mdm_sim.shared
+    shared_seed: int = 0
     devices_file: Path | None = None  # a Graph page or JSON array; default: $MDM_SIM_INTUNE_DEVICES
     extra_device_files: list[Path] = field(default_factory=list)  # added to the base set
     token_lifetime_s: float = 3599.0  # how long the simulator accepts a token

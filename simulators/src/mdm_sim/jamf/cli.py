@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mobiles", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--shared-macs", type=int, default=0, help="add N Macs the Graph simulator also serves (same serials)"
+    )
+    parser.add_argument("--shared-seed", type=int, default=0, help="seed of the shared Macs (same in both)")
+    parser.add_argument(
         "--versions", default=",".join(reversed(ALL_VERSIONS)), help="computers-inventory versions served"
     )
     parser.add_argument("--client-id", default=defaults.client_id)
@@ -59,6 +63,11 @@ def build_sim(args: argparse.Namespace) -> JamfSim:
     mobiles_file = os.environ.get("MDM_SIM_JAMF_MOBILES")
     computers = load_file(computers_file) if computers_file else generate_computers(args.computers, args.seed)
     mobiles = load_file(mobiles_file) if mobiles_file else generate_mobiles(args.mobiles, args.seed)
+    if args.shared_macs:
+        from ..shared import jamf_computers
+
+        first = max((int(c["id"]) for c in computers if str(c.get("id", "")).isdigit()), default=0) + 1
+        computers = computers + jamf_computers(args.shared_macs, args.shared_seed, first_id=first)
     return JamfSim(computers, mobiles, config)
 
 
