@@ -23,6 +23,7 @@ from . import bootstrap
 from .adapters import db, kafka
 from .adapters.repositories import integrations as integrations_repo
 from .api import (
+    audit,
     conflicts,
     custom_fields,
     device_csv,
@@ -32,9 +33,12 @@ from .api import (
     ops,
     plans,
     sync,
+    tenant_settings,
+    tokens,
 )
-from .api.deps import AppState, ProjectionSignal
+from .api.deps import AppState, ProjectionSignal, document_scopes
 from .api.responses import LedgerJSONResponse, install_error_handlers
+from .body_limits import BodyLimitMiddleware
 from .domain.crypto import KeyRing
 from .observability import Metrics, RequestContextMiddleware
 from .projection.consumer import ProjectionConsumer
@@ -131,6 +135,15 @@ def build_app(
     app.include_router(integrations.router)
     app.include_router(master_links.router)
     app.include_router(sync.router)
+    app.include_router(tokens.router)
+    app.include_router(tenant_settings.router)
+    app.include_router(audit.router)
+    document_scopes(app)  # after every router: each /v1 route documents its 403 (R-A3)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.request_max_bytes,
+        import_limit=settings.import_max_bytes,
+    )
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
     return app
 

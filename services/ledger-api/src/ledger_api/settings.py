@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Fernet key(s) for integration secrets, comma-separated: the first encrypts, each decrypts
     # (rotation). The connectors get the same value. None: integrations cannot carry credentials.
     secrets_key: SecretStr | None = None
+    # R-X2: MDM URLs given by a tenant must be https and their hosts public (no loopback, private,
+    # link-local or metadata address). True lets private hosts through (demo, tests, simulators, an
+    # on-premises Jamf on the operator's LAN); https is required either way.
+    allow_private_mdm_hosts: bool = False
     # R-M7: the daily sync scheduler (every replica may run it; a run is triggered once).
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -45,6 +49,8 @@ class Settings(BaseSettings):
     # that size on ledger.commands.v1 (Kafka: the topic's max.message.bytes). 64 MiB holds about
     # 100,000 devices.
     import_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    # R-X3: every other request body (JSON commands and settings) may be at most this big.
+    request_max_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     # The longest an import waits for the reconciler before 202 (then GET its status): it waits
     # command_wait_seconds plus a second per 2,000 rows, at most this.

@@ -70,15 +70,42 @@ def device_columns(custom_names: Sequence[str]) -> list[str]:
     ]
 
 
+# R-X1 (OWASP "CSV injection"): a spreadsheet runs a cell that starts with one of these as a
+# formula. Exports put a single quote before such a cell; imports take that quote off again, so a
+# file exported and imported back changes nothing.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTED = (*FORMULA_STARTS, "'")
+
+
+def neutralise(text: str) -> str:
+    """R-X1: the cell as exported: `'` before a formula start, and before a cell that already
+    starts with `'` + a formula start or another `'` (so `restore` gives back what was stored)."""
+    if text.startswith(FORMULA_STARTS) or (
+        text.startswith("'") and text[1:].startswith((*FORMULA_STARTS, "'"))
+    ):
+        return "'" + text
+    return text
+
+
+def restore(text: str) -> str:
+    """R-X1: the inverse of `neutralise` on import."""
+    if text.startswith("'") and text[1:].startswith(_QUOTED):
+        return text[1:]
+    return text
+
+
 def cell(value: Any) -> str:
-    """How a value is written: empty for none, booleans as true/false, times in UTC ISO 8601."""
+    """How a value is written: empty for none, booleans as true/false, times in UTC ISO 8601,
+    text neutralised against formula injection (R-X1)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return str(value)
+    if isinstance(value, int | float):
+        return str(value)  # a number is never a formula (a negative one keeps its sign)
+    return neutralise(str(value))
 
 
 def write_rows(rows: Iterable[Sequence[Any]]) -> str:
@@ -131,8 +158,9 @@ def records(text: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def blank(value: str) -> str | None:
-    value = value.strip()
-    return value or None
+    """A cell as read: formula protection taken off (R-X1), blanks trimmed, empty = none."""
+    value = restore(value.strip())
+    return value.strip() or None
 
 
 # --- device import ---------------------------------------------------------------------------------
