@@ -1,10 +1,16 @@
 """`ledger-api` / `python -m ledger_api`: settings from the environment (LEDGER_API_*), then uvicorn.
-`ledger-api replay [--verify]` rebuilds the projected tables from ledger.changes.v1 (replay.py)."""
+`ledger-api replay [--verify]` rebuilds the projected tables from ledger.changes.v1 (replay.py).
+`ledger-api create-tenant <tenant_id> --name … [--time-zone …] [--sync-time HH:MM]` (operator):
+a tenant and its first admin token, printed once on stdout (R-A3)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import sys
+from datetime import time
 
+import structlog
 import uvicorn
 
 from .app import build_app
@@ -17,6 +23,8 @@ def main() -> None:
         from .projection import replay
 
         sys.exit(replay.main(sys.argv[2:]))
+    if sys.argv[1:2] == ["create-tenant"]:
+        sys.exit(create_tenant(sys.argv[2:]))
     settings = Settings()  # database_url comes from the environment
     configure_logging(settings.log_level)
     app = build_app(settings)
@@ -28,6 +36,61 @@ def main() -> None:
         access_log=False,  # the request middleware logs each request with its request id
         lifespan="on",
     )
+
+
+def create_tenant(argv: list[str]) -> int:
+    """The operator command: needs only LEDGER_API_DATABASE_URL (the migrations are applied first).
+    Prints the new admin token alone on stdout (once: only its sha256 is stored); 1 when the
+    tenant exists already or an argument is bad (named on stderr)."""
+    parser = argparse.ArgumentParser(
+        prog="ledger-api create-tenant", description="Create a tenant and its first admin API token."
+    )
+    parser.add_argument("tenant_id")
+    parser.add_argument("--name", required=True, help="the tenant's display name")
+    parser.add_argument("--time-zone", default="UTC", help="IANA zone (default UTC)")
+    parser.add_argument("--sync-time", default="06:00", help="default daily sync time, HH:MM (06:00)")
+    parser.add_argument("--token-name", default="first admin", help="name of the admin token")
+    args = parser.parse_args(argv)
+    try:
+        sync_time = time.fromisoformat(args.sync_time)
+    except ValueError:
+        parser.error(f"--sync-time: expected HH:MM, got {args.sync_time!r}")
+    settings = Settings()
+    # Logs go to stderr here: stdout carries the token only (scripts read it from there).
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    try:
+        _, secret = asyncio.run(_create_tenant(settings, args, sync_time))
+    except ValueError as exc:  # TenantExists, or a bad argument named by the seed's rules
+        print(f"create-tenant: {exc}", file=sys.stderr)
+        return 1
+    print(secret)
+    return 0
+
+
+async def _create_tenant(settings: Settings, args: argparse.Namespace, sync_time: time) -> tuple[object, str]:
+    from . import bootstrap
+    from .adapters import db
+
+    pool = await db.create_pool(settings.database_dsn(), min_size=1, max_size=2)
+    try:
+        await db.apply_migrations(pool)
+        return await bootstrap.create_tenant(
+            pool,
+            args.tenant_id,
+            name=args.name,
+            time_zone=args.time_zone,
+            sync_time=sync_time,
+            token_name=args.token_name,
+        )
+    finally:
+        await pool.close()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Seeding tenants, API tokens, integrations and master links from a JSON file (demo and tests).
+"""Seeding tenants, API tokens, integrations and master links from a JSON file: a demo and test
+convenience only. A real tenant is created by the operator command `create_tenant` (below;
+`ledger-api create-tenant <tenant_id> --name …`), then administered over the API.
 
 Format::
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -42,8 +45,11 @@ from pydantic import (
 
 from ledger_contracts import MasterLinkSettings, MdmKind, utcnow
 
+from .adapters.repositories import audit
 from .adapters.repositories import integrations as integrations_repo
 from .adapters.repositories import master_links as master_links_repo
+from .adapters.repositories import tenants as tenants_repo
+from .adapters.repositories import tokens as tokens_repo
 from .domain.credentials import IntuneCredentials, JamfCredentials
 from .domain.crypto import KeyRing
 from .scheduler import next_daily_run
@@ -165,14 +171,8 @@ async def seed(
                 t.time_zone,
             )
             for token in t.api_tokens:
-                owner = await conn.fetchval(
-                    """
-                    INSERT INTO ledger.api_tokens (token_hash, tenant_id) VALUES ($1, $2)
-                    ON CONFLICT (token_hash) DO UPDATE SET token_hash = excluded.token_hash
-                    RETURNING tenant_id
-                    """,
-                    token_hash(token.get_secret_value()),
-                    t.tenant_id,
+                owner, _ = await tokens_repo.add_hashed(
+                    conn, t.tenant_id, token.get_secret_value(), name="bootstrap", scopes=["admin"]
                 )
                 if owner != t.tenant_id:
                     raise ValueError(
@@ -213,6 +213,42 @@ async def seed(
 
 async def seed_file(pool: asyncpg.Pool, path: Path, *, keys: KeyRing | None = None) -> None:
     await seed(pool, read_bootstrap_file(path), keys=keys)
+
+
+class TenantExists(ValueError):
+    pass
+
+
+async def create_tenant(
+    pool: asyncpg.Pool,
+    tenant_id: str,
+    *,
+    name: str,
+    time_zone: str = "UTC",
+    sync_time: time = time(6, 0),
+    token_name: str = "first admin",
+) -> tuple[uuid.UUID, str]:
+    """The operator command (R-A3): a new tenant and its first `admin` token, in one transaction,
+    recorded in the tenant's audit log as done by the operator. Returns the token's id and secret
+    (the secret is stored only as its sha256: the caller shows it once). TenantExists when the
+    tenant exists already (nothing changes then); ValueError naming a bad argument."""
+    checked = TenantSeed(tenant_id=tenant_id, name=name, time_zone=time_zone)  # the file's rules
+    async with pool.acquire() as conn, conn.transaction():
+        if not await tenants_repo.create_tenant(
+            conn, checked.tenant_id, name=checked.name, time_zone=checked.time_zone, sync_time=sync_time
+        ):
+            raise TenantExists(f"tenant {tenant_id!r} exists already; nothing was changed")
+        token, secret = await tokens_repo.create(
+            conn, tenant_id, name=token_name, scopes=["admin"], now=utcnow()
+        )
+        settings = await tenants_repo.get_settings(conn, tenant_id)
+        operator = audit.Actor(name="operator (create-tenant)")
+        await audit.record(conn, tenant_id, operator, "tenant.create", "tenant", tenant_id, after=settings)
+        after = {k: v for k, v in token.items() if k != "last_used_at"}
+        token_id = str(token["token_id"])
+        await audit.record(conn, tenant_id, operator, "token.create", "token", token_id, after=after)
+    log.info("tenant.created", tenant_id=tenant_id, token_id=str(token["token_id"]))
+    return token["token_id"], secret
 
 
 def example() -> str:
