@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import FastAPI, Request, Response
 
+from ..readonly import RequestLedger
 from .config import GRAPH_SCOPES, GraphSimConfig
 from .errors import aad_error, graph_error
 from .faults import GRAPH_ERROR_CODES, Fault, FaultInjector
@@ -36,6 +37,7 @@ class GraphSim:
         self.faults = FaultInjector([Fault(**f) for f in config.faults])
         self.tokens = TokenIssuer(config.tenant_id, config.client_id, config.token_lifetime_s)
         self.stats: Counter[str] = Counter()
+        self.requests = RequestLedger(lambda path: path.endswith("/oauth2/v2.0/token"))
 
 
 def initial_devices(config: GraphSimConfig) -> list[dict[str, Any]]:
@@ -78,6 +80,12 @@ def build_graph_app(config: GraphSimConfig | None = None) -> FastAPI:
     app = FastAPI(title="Microsoft Graph + Entra ID simulator (Intune managedDevices)", docs_url="/_sim/docs")
     app.state.sim = sim
     app.include_router(control_router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Any) -> Response:
+        sim.requests.record(request.method, request.url.path)  # R-M6: writes are counted
+        response: Response = await call_next(request)
+        return response
 
     @app.get("/{tenant}/v2.0/.well-known/openid-configuration")
     async def openid_configuration(tenant: str, request: Request) -> Response:

@@ -51,6 +51,12 @@ async def reset_stats(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/requests")
+async def requests(request: Request) -> Response:
+    """R-M6: {"reads", "token_requests", "writes", "write_samples"} since the simulator started."""
+    return _json(_sim(request).requests.as_dict())
+
+
 @router.get("/faults")
 async def list_faults(request: Request) -> Response:
     return _json([f.as_dict() for f in _sim(request).faults.faults])

@@ -55,6 +55,7 @@ def build_jamf_app(sim: JamfSim) -> FastAPI:
     @app.middleware("http")
     async def faults(request: Request, call_next: Any) -> Response:
         path = request.url.path
+        sim.requests.record(request.method, path)  # R-M6: writes are counted
         if path.startswith("/api/"):
             with sim.lock:
                 sim.stats[f"requests {request.method} {path}"] += 1
@@ -196,6 +197,11 @@ def _control_routes(app: FastAPI, sim: JamfSim) -> None:
     @app.get("/_sim/stats")
     async def stats() -> dict[str, Any]:
         return sim.snapshot_stats()
+
+    @app.get("/_sim/requests")
+    async def requests() -> dict[str, Any]:
+        """R-M6: {"reads", "token_requests", "writes", "write_samples"} since the simulator started."""
+        return sim.requests.as_dict()
 
     @app.post("/_sim/stats/reset", status_code=204)
     async def reset_stats() -> None:

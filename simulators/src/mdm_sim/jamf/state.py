@@ -15,10 +15,16 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..readonly import RequestLedger
 from . import rsql
 
 DeviceKind = Literal["computer", "mobile"]
 ALL_VERSIONS = ("v1", "v2", "v3", "v4")
+# Credential endpoints: POSTs that change no device (R-M6 counts them apart from writes).
+TOKEN_PATHS = frozenset(
+    {"/api/oauth/token", "/api/v1/oauth/token", "/api/v1/auth/token", "/api/v1/auth/keep-alive"}
+    | {"/api/v1/auth/invalidate-token"}
+)
 ID_FIELD: dict[DeviceKind, str] = {"computer": "id", "mobile": "mobileDeviceId"}
 
 # Section enum -> JSON key. Sections not requested come back as null, as on a real server.
@@ -180,6 +186,7 @@ class JamfSim:
         self.faults: list[Fault] = []
         self.scheduled: list[Scheduled] = []
         self.stats: Counter[str] = Counter()
+        self.requests = RequestLedger(lambda path: path in TOKEN_PATHS)
         self.in_flight = 0
         self.max_in_flight = 0
         for record in computers or []:
