@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKENS
 from fastapi import FastAPI
+
+from conftest import TOKENS
 
 pytestmark = [pytest.mark.integration, pytest.mark.rule("R-A3")]
 
@@ -111,7 +112,9 @@ async def test_the_last_admin_token_cannot_be_revoked_but_one_of_two_can(client,
 
     second = await create(client, "second admin", ["admin"])
     async with as_token(second["token"]) as admin2:
-        assert (await admin2.delete(f"/v1/tokens/{me['token_id']}")).status_code == 204  # may revoke the other
+        assert (
+            await admin2.delete(f"/v1/tokens/{me['token_id']}")
+        ).status_code == 204  # may revoke the other
         error(await client.get("/v1/devices"), 401, "unauthorized")
         err = error(await admin2.delete(f"/v1/tokens/{second['token_id']}"), 409, "last_admin_token")
         assert (await admin2.get("/v1/tokens/current")).json()["name"] == "second admin"
