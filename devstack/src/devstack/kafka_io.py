@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,36 +31,50 @@ async def read_topic(
     adapter: TypeAdapter[Any] | None = None,
     *,
     until: int | None = None,
+    stop_when: Callable[[Any], bool] | None = None,
     timeout: float = 20.0,
-    idle: float = 1.0,
 ) -> list[Any]:
-    """Read every partition of `topic` from the beginning until `until` records or `idle` s of silence.
+    """Every record of every partition of `topic`, from the beginning, decoded with `adapter` if given.
 
+    How far it reads never depends on silence:
+    - `until=N`: until N records are there (waiting for them, at most `timeout` s);
+    - otherwise up to the end offsets (high-watermarks) the partitions had when the call began, and
+      then, if `stop_when` is given and no record so far satisfied it, on until one does (an
+      end-of-stream marker such as a run's `SyncRunCompleted`), at most `timeout` s.
     Partitions are assigned by hand (no consumer group), so reading starts at once."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        await consumer._client.force_metadata_update()  # a topic created a moment ago
-        partitions = consumer.partitions_for_topic(topic) or {0}
-    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-    await consumer.seek_to_beginning()
-    out: list[Any] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last_data = loop.time()
     try:
-        while loop.time() < deadline:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()  # a topic created a moment ago
+            partitions = consumer.partitions_for_topic(topic) or {0}
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning()
+        end = await consumer.end_offsets(tps)
+        out: list[Any] = []
+        marker_seen = stop_when is None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        def done() -> bool:
+            if until is not None:
+                return len(out) >= until
+            return marker_seen and all(seen[tp] >= end[tp] for tp in tps)
+
+        seen = {tp: 0 for tp in tps}
+        while not done() and loop.time() < deadline:
             batch = await consumer.getmany(timeout_ms=200)
-            for recs in batch.values():
+            for tp, recs in batch.items():
                 for r in recs:
-                    out.append(codec.decode(adapter, r.value) if adapter else r)
-            if batch:
-                last_data = loop.time()
-            if until is not None and len(out) >= until:
-                break
-            if until is None and out and loop.time() - last_data > idle:
-                break
+                    value = codec.decode(adapter, r.value) if adapter else r
+                    out.append(value)
+                    seen[tp] = r.offset + 1
+                    if stop_when is not None and stop_when(value):
+                        marker_seen = True
+            for tp in tps:  # offsets without a record (transaction markers) count as read
+                seen[tp] = max(seen[tp], min(await consumer.position(tp), end[tp]))
+        return out
     finally:
         await consumer.stop()
-    return out
