@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from connector_kit import CredentialsError, IntegrationsFile, open_credentials, open_sealed
+from connector_kit.credentials import seal as kit_seal
 from ledger_contracts import EncryptedCredentials
 
 from .conftest import FakeIntegration
@@ -24,9 +25,7 @@ def parse(data: dict[str, Any]) -> dict[str, FakeIntegration]:
 
 
 def seal(entry: Any, key: bytes = KEY) -> EncryptedCredentials:
-    return EncryptedCredentials(
-        key_id="k1", ciphertext=Fernet(key).encrypt(json.dumps(entry).encode()).decode()
-    )
+    return kit_seal(entry, key.decode(), "k1")
 
 
 @pytest.mark.unit

@@ -134,3 +134,30 @@ async def test_stop_during_a_pull_publishes_no_end_of_run() -> None:
         await asyncio.wait_for(publishing, 10)
     events = [codec.decode(codec.snapshot_adapter, b) for b in out]
     assert [e.type for e in events] == ["sync_run_started", "device_observed"]
+
+
+async def test_unusable_sealed_credentials_refuse_the_run_with_one_failed_event_and_no_secret() -> None:
+    """Every connector: the key ring cannot open the request's credentials -> SyncRunFailed, acked."""
+    import json
+
+    from cryptography.fernet import Fernet
+    from pydantic import SecretStr
+
+    from ledger_contracts import EncryptedCredentials
+
+    sub, connector = build(Script(devices=["d1"]))
+    connector.settings.secrets_key = SecretStr(Fernet.generate_key().decode())
+    out = collector(sub, sub.snapshots_topic)
+    sealed_key = Fernet.generate_key()
+    sealed = EncryptedCredentials(
+        key_id="k9", ciphertext=Fernet(sealed_key).encrypt(json.dumps({"token": "tok-9"}).encode()).decode()
+    )
+    req = request().model_copy(update={"credentials": sealed})
+    async with TestKafkaBroker(sub.broker) as br:
+        await br.publish(codec.encode(req)[1], sub.requests_topic)
+    (event,) = [codec.decode(codec.snapshot_adapter, b) for b in out]
+    assert event.type == "sync_run_failed" and connector.pulls == 0
+    assert "cannot decrypt the credentials of integration 'fake-1' (sealed under key 'k9')" in event.error
+    assert "FAKE_SECRETS_KEY" in event.error
+    for secret in ("tok-9", sealed.ciphertext, sealed_key.decode()):
+        assert secret not in event.error

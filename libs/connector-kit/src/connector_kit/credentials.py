@@ -67,6 +67,13 @@ def open_sealed(
     return entry
 
 
+def seal(entry: Any, key: str, key_id: str = "default") -> EncryptedCredentials:
+    """The inverse of `open_sealed` (what the ledger API does): for operators' tools and tests."""
+    return EncryptedCredentials(
+        key_id=key_id, ciphertext=Fernet(key.encode()).encrypt(json.dumps(entry).encode()).decode()
+    )
+
+
 def open_credentials(
     sealed: EncryptedCredentials,
     integration_id: str,

@@ -34,6 +34,7 @@ from faststream.message import StreamMessage
 from ledger_contracts import Event, SyncRequested, codec, topics
 
 from .connector import Connector
+from .logs import configure_logging
 from .run import BROKER_ERRORS
 from .settings import ConnectorSettings
 
@@ -198,3 +199,13 @@ class SyncRequestSubscriber:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: stopping.add(loop.create_task(self.stop())))
         await self.run()
+
+
+def serve_main(
+    settings_factory: Callable[[], ConnectorSettings],
+    build: Callable[[Any], SyncRequestSubscriber],
+) -> None:
+    """A connector's process: settings from the environment, JSON logs, subscribe until SIGTERM."""
+    settings = settings_factory()
+    configure_logging(settings.log_level)
+    asyncio.run(build(settings).serve())

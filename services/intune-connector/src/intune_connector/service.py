@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import httpx
 
 from connector_kit import Connector, Publisher, SyncRun
-from connector_kit.subscriber import SyncRequestSubscriber
+from connector_kit.subscriber import SyncRequestSubscriber, serve_main
 
 from .auth import AuthError, TokenProvider, TokenSource
 from .graph import GraphError, ManagedDevices, RetryPolicy, http_client_for, prefetch
@@ -105,3 +105,8 @@ def build_app(
 def build_subscriber(settings: Settings, connector: IntuneConnector | None = None) -> SyncRequestSubscriber:
     """The connector on the broker (FastStream): what `intune-connector` runs."""
     return SyncRequestSubscriber(connector or build_app(settings), settings, client_name=CONSUMER_NAME)
+
+
+def main() -> None:
+    """`intune-connector` (and `python -m intune_connector`): subscribe until SIGTERM/SIGINT."""
+    serve_main(Settings, build_subscriber)

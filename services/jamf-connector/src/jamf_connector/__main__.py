@@ -1,25 +1,6 @@
-"""`jamf-connector`: consume sync requests and publish Jamf Pro snapshots until SIGTERM/SIGINT.
+"""`python -m jamf_connector`: the connector process, configured by `JAMF_CONNECTOR_*` (settings.py)."""
 
-Configuration is the environment (prefix `JAMF_CONNECTOR_`, see settings.py), e.g.
-    JAMF_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092
-    JAMF_CONNECTOR_INTEGRATIONS_FILE=/etc/ledger/jamf-integrations.json
-"""
-
-from __future__ import annotations
-
-import asyncio
-
-from connector_kit import configure_logging
-
-from .service import build_subscriber
-from .settings import Settings
-
-
-def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level)
-    asyncio.run(build_subscriber(settings).serve())
-
+from .service import main  # also the `jamf-connector` console script
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 from connector_kit import Connector, Publisher, SyncRun, retry
-from connector_kit.subscriber import SyncRequestSubscriber
+from connector_kit.subscriber import SyncRequestSubscriber, serve_main
 
 from .client import JamfClient, open_client
 from .settings import Integration, OAuthIntegration, Settings, parse_integrations
@@ -96,3 +96,8 @@ def build_app(
 def build_subscriber(settings: Settings, connector: JamfConnector | None = None) -> SyncRequestSubscriber:
     """The connector on the broker (FastStream): what `jamf-connector` runs."""
     return SyncRequestSubscriber(connector or build_app(settings), settings, client_name=CONSUMER_NAME)
+
+
+def main() -> None:
+    """`jamf-connector` (and `python -m jamf_connector`): subscribe until SIGTERM/SIGINT."""
+    serve_main(Settings, build_subscriber)
