@@ -73,6 +73,7 @@ def settings(database_url: str, kafka: tuple[str, str], bootstrap_file: Path) ->
         bootstrap_file=bootstrap_file,
         command_wait_seconds=10,
         kafka_session_timeout_ms=2000,
+        allow_private_mdm_hosts=True,  # R-X2: simulators on 127.0.0.1, test names that never resolve
     )
 
 

@@ -63,7 +63,8 @@ async def test_create_an_integration_stores_the_secret_sealed_and_never_returns_
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert resp.headers["location"] == "/v1/integrations/int-intune-2"
-    assert body["has_secret"] is True and body["state"] == "connected" and body["master_link_ids"] == []
+    # R-A1: "connected" only after a successful test or sync; a new integration is untested.
+    assert body["has_secret"] is True and body["state"] == "untested" and body["master_link_ids"] == []
     assert body["display_name"] == "Contoso Intune" and body["kind"] == "intune"
     assert body["connection"] == {
         "azure_tenant_id": INTUNE["azure_tenant_id"],
@@ -266,7 +267,7 @@ async def test_unlink_requires_keep_devices_publishes_the_command_and_removes_th
         m["master_link_id"]
         for m in (await client.get("/v1/master-links?include_removed=true")).json()["items"]
     ] == ["ml-intune-1"]
-    assert (await client.get("/v1/integrations/int-intune-1")).json()["state"] == "connected"
+    assert (await client.get("/v1/integrations/int-intune-1")).json()["state"] == "untested"  # never synced
     error(await client.delete("/v1/master-links/ml-intune-1?keep_devices=false"), 409, "already_removed")
     error(await client.post("/v1/master-links/ml-intune-1/sync"), 409, "removed")
     error(await client.delete("/v1/master-links/nope?keep_devices=false"), 404, "not_found")

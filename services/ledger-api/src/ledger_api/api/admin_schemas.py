@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ledger_contracts import MatchingKey
 
-from ..domain.credentials import IntuneCredentials, JamfCredentials
+from ..domain.credentials import CaBundle, IntuneCredentials, JamfCredentials, Name, Url
 from .schemas import SyncRun
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
@@ -68,15 +68,35 @@ class NewJamfIntegration(JamfCredentials, _NewIntegration):
 NewIntegration = Annotated[NewIntuneIntegration | NewJamfIntegration, Field(discriminator="kind")]
 
 
+Failure = Literal["authentication", "consent_or_permission", "network", "tls", "mdm_error"]
+Secret = Annotated[SecretStr, Field(min_length=1, max_length=4000)]
+
+
+class IntegrationError(BaseModel):
+    kind: Literal["authentication", "consent_or_permission", "network", "tls", "mdm_error", "sync_failed"]
+    message: str | None = Field(description="what failed, never a secret")
+    at: datetime
+    sync_run_id: uuid.UUID | None = Field(description="the failed sync run (kind `sync_failed`)")
+
+
 class Integration(BaseModel):
     integration_id: str
     kind: Literal["intune", "jamf_pro"]
     display_name: str = Field(description='"-" when the integration has no display name (R-S3)')
     category: Literal["it_devices"]
-    state: Literal["connected", "master_linked"] = Field(description="R-S2")
+    state: Literal["untested", "connected", "master_linked", "error"] = Field(
+        description="R-S2, R-A1: `connected` (連携済) = the last connection test or sync succeeded; "
+        "`master_linked` = a live master link uses it (and it is not failing); `error` = the last test "
+        "or sync failed (see `error`); `untested` = never tried"
+    )
     master_link_ids: list[str] = Field(description="its live master link (at most one)")
     has_secret: bool = Field(description="credentials are stored (encrypted); they are never returned")
     connection: dict[str, str | None] = Field(description="the non-secret connection settings")
+    error: IntegrationError | None = Field(
+        None, description="why the last attempt (test or sync) failed; null when it succeeded"
+    )
+    last_succeeded_at: datetime | None = Field(None, description="the last successful test or sync")
+    last_tested_at: datetime | None = Field(None, description="the last connection test (R-A1)")
     created_at: datetime
     updated_at: datetime
 
@@ -108,6 +128,65 @@ class Integration(BaseModel):
 
 class IntegrationList(BaseModel):
     items: list[Integration]
+
+
+class IntegrationPatch(BaseModel):
+    """R-A1: only the keys to change. A rotated secret is sealed at once and carried by the next
+    sync request; the integration keeps its id and its master link. Jamf Pro: giving `username` or
+    `password` switches to user sign-in, `client_id` or `client_secret` to an API client (both
+    halves are then needed, the stored one counts). `null` clears an optional URL or CA bundle."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "examples": [
+                {"client_secret": "<new client secret>"},
+                {"display_name": "Contoso Intune (EU)", "graph_base_url": "https://graph.microsoft.com"},
+                {"username": "ledger-sync", "password": "<new password>"},
+            ]
+        },
+    )
+
+    display_name: DisplayName = None
+    azure_tenant_id: Name | None = Field(None, description="Intune")
+    client_id: Name | None = None
+    client_secret: Secret | None = None
+    authority_url: Url | None = Field(None, description="Intune; null: the public cloud's")
+    graph_base_url: Url | None = Field(None, description="Intune; null: https://graph.microsoft.com")
+    base_url: Url | None = Field(None, description="Jamf Pro")
+    username: Name | None = Field(None, description="Jamf Pro")
+    password: Secret | None = Field(None, description="Jamf Pro")
+    ca_bundle: CaBundle = None
+
+
+class IntegrationTest(BaseModel):
+    """R-A1: what the connection test found (a successful test makes the integration `connected`)."""
+
+    integration_id: str
+    ok: bool
+    failure: Failure | None = Field(description="which kind of problem; null when ok")
+    step: Literal["url", "token", "devices"] = Field(description="the last step tried")
+    message: str = Field(description="what happened, never a secret")
+    tested_at: datetime
+    state: Literal["untested", "connected", "master_linked", "error"]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "integration_id": "int-intune-1",
+                    "ok": False,
+                    "failure": "authentication",
+                    "step": "token",
+                    "message": "Entra ID refused the token: invalid_client: AADSTS7000215: Invalid client "
+                    "secret provided.",
+                    "tested_at": "2026-11-29T09:00:00Z",
+                    "state": "error",
+                }
+            ]
+        }
+    )
 
 
 # --- master links -----------------------------------------------------------------------------
@@ -173,9 +252,13 @@ class MasterLink(BaseModel):
     mdm_kind: Literal["intune", "jamf_pro"]
     matching_key: MatchingKey
     asset_number_source: Literal["uuid", "device_name"]
-    status: Literal["active", "removed"]
+    generation: int = Field(0, description="R-M12: raised at creation, settings change and unlink")
+    status: Literal["active", "paused", "removed"] = Field(
+        description="paused: not scheduled, no sync now (R-A2)"
+    )
     schedule: Schedule
     removed_at: datetime | None
+    paused_at: datetime | None = None
     keep_devices: bool | None = Field(description="what the unlink asked for (removed links)")
     created_at: datetime
     last_sync_run: LastSyncRun | None
@@ -211,3 +294,88 @@ class UnlinkAccepted(BaseModel):
             ]
         }
     )
+
+
+# --- master link administration (R-A2) -----------------------------------------------------------
+
+
+class MasterLinkPatch(BaseModel):
+    """R-A2: the daily sync time; `next_run_at` moves to the next occurrence of the new time."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"schedule": {"local_time": "07:30", "time_zone": "Europe/Paris"}}]},
+    )
+
+    schedule: ScheduleIn = Field(description="local time (HH:MM) and/or IANA time zone")
+
+
+class SettingsChange(BaseModel):
+    """R-A2: the matching settings to plan; keys left out keep their current value."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"matching_key": {"mdm": "device_name", "ledger": "asset_number"}},
+                {"asset_number_source": "device_name"},
+            ]
+        },
+    )
+
+    matching_key: MatchingKey | None = Field(None, description="R-M1, R-M15 (device_name)")
+    asset_number_source: Literal["uuid", "device_name"] | None = Field(None, description="R-I5")
+
+
+class MatchingSettings(BaseModel):
+    matching_key: MatchingKey
+    asset_number_source: Literal["uuid", "device_name"]
+
+
+class SettingsPlan(BaseModel):
+    """A dry run with the proposed settings: read its items at `plan_url` once `sync_run.status`
+    is `completed`, then apply it with `POST /v1/master-links/{id}/settings/apply`."""
+
+    plan_id: uuid.UUID = Field(description="= the dry run's sync_run_id")
+    master_link_id: str
+    status: Literal["planning", "ready", "failed", "applied", "stale"]
+    current: MatchingSettings
+    proposed: MatchingSettings
+    base_generation: int
+    plan_url: str
+    sync_run: SyncRun | None = None
+    created_at: datetime
+    applied_at: datetime | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "8d3c7a10-2b4e-4f61-9c0d-5e7f8a9b1c2d",
+                    "master_link_id": "ml-intune-1",
+                    "status": "planning",
+                    "current": {
+                        "matching_key": {"mdm": "serial_number", "ledger": "serial_number"},
+                        "asset_number_source": "uuid",
+                    },
+                    "proposed": {
+                        "matching_key": {"mdm": "device_name", "ledger": "asset_number"},
+                        "asset_number_source": "uuid",
+                    },
+                    "base_generation": 3,
+                    "plan_url": "/v1/sync-runs/8d3c7a10-2b4e-4f61-9c0d-5e7f8a9b1c2d/plan",
+                    "created_at": "2026-11-29T09:00:00Z",
+                    "applied_at": None,
+                }
+            ]
+        }
+    )
+
+
+class ApplySettings(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"plan_id": "8d3c7a10-2b4e-4f61-9c0d-5e7f8a9b1c2d"}]},
+    )
+
+    plan_id: uuid.UUID = Field(description="from POST …/settings/plan; its dry run must be completed")

@@ -8,14 +8,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
-from ledger_contracts import MasterLinkSettings, UnlinkMasterLink, topics
+from ledger_contracts import Event, MasterLinkChanged, MasterLinkSettings, UnlinkMasterLink, topics
 
 from ..adapters import kafka
-from ..adapters.repositories import integrations, master_links, tenants
-from ..errors import Conflict, NotFound
+from ..adapters.repositories import audit, integrations, master_links, sync_runs, tenants
+from ..errors import Conflict, NotFound, Unprocessable
 from ..scheduler import next_daily_run
-from .admin_schemas import MasterLink, MasterLinkCreated, MasterLinkList, NewMasterLink, UnlinkAccepted
-from .deps import Conn, State, Tenant, current_tenant, reject_unknown_query
+from .admin_schemas import (
+    ApplySettings,
+    MasterLink,
+    MasterLinkCreated,
+    MasterLinkList,
+    MasterLinkPatch,
+    NewMasterLink,
+    SettingsChange,
+    SettingsPlan,
+    UnlinkAccepted,
+)
+from .deps import AppState, Conn, CurrentActor, State, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
 from .schemas import ErrorBody, SyncNow, SyncRun
 
@@ -52,7 +62,7 @@ async def list_master_links(
     responses={**_NOT_FOUND, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, **_PUBLISHES},
 )
 async def create_master_link(
-    tenant: Tenant, conn: Conn, state: State, body: Annotated[NewMasterLink, Body()]
+    tenant: Tenant, conn: Conn, state: State, actor: CurrentActor, body: Annotated[NewMasterLink, Body()]
 ) -> Response:
     """One live master link per integration (409 otherwise). The response is the link with the
     sync run of its first full sync (`trigger: link_created`), then synced daily at
@@ -77,6 +87,9 @@ async def create_master_link(
     )
     now = state.clock()
     async with conn.transaction():
+        # R-M12: the integration's counter is raised first; its row lock serialises link operations.
+        generation = await integrations.next_generation(conn, tenant, body.integration_id)
+        settings = settings.model_copy(update={"generation": generation})
         live = await master_links.live_link_of(conn, tenant, body.integration_id)
         if live is not None:
             raise Conflict(
@@ -104,11 +117,15 @@ async def create_master_link(
                 {"integration_id": body.integration_id},
                 code="already_linked",
             )
+        # R-M12: the reconciler learns the new generation before any run of it can arrive; a run that
+        # overtakes it (another topic) waits for it there.
+        await _command(state, MasterLinkChanged(tenant_id=tenant, change="created", master_link=settings))
         run = await state.sync_requests(
             conn, tenant_id=tenant, link=settings, trigger="link_created", dry_run=False, now=now
         )
-    link = await master_links.get(conn, tenant, link_id)
-    assert link is not None
+        link = await master_links.get(conn, tenant, link_id)
+        assert link is not None
+        await audit.record(conn, tenant, actor, "master_link.create", "master_link", link_id, None, link)
     return LedgerJSONResponse(
         {**link, "sync_run": run}, status_code=201, headers={"Location": f"/v1/master-links/{link_id}"}
     )
@@ -137,6 +154,7 @@ async def unlink(
     tenant: Tenant,
     conn: Conn,
     state: State,
+    actor: CurrentActor,
     keep_devices: Annotated[
         Literal["true", "false"],
         Query(
@@ -151,14 +169,24 @@ async def unlink(
     keep = keep_devices == "true"
     now = state.clock()
     async with conn.transaction():
-        link = await master_links.state(conn, tenant, master_link_id)
+        link = await master_links.state(conn, tenant, master_link_id, for_update=True)
         if link is None:
             raise NotFound(f"master link {master_link_id!r} not found")
+        if link.removed_at is not None:
+            raise Conflict(
+                f"master link {master_link_id!r} was removed already",
+                {"master_link_id": master_link_id, "removed_at": link.removed_at},
+                code="already_removed",
+            )
+        before = await master_links.get(conn, tenant, master_link_id)
+        # R-M12: the unlink ends the link's generation: it carries the link's last + 1.
+        generation = await integrations.next_generation(conn, tenant, link.settings.integration_id)
         command = UnlinkMasterLink(
             tenant_id=tenant,
             master_link_id=master_link_id,
             integration_id=link.settings.integration_id,
             keep_devices=keep,
+            generation=generation,
         )
         removed_at = await master_links.mark_removed(
             conn, tenant, master_link_id, keep_devices=keep, command_id=command.event_id, at=now
@@ -169,8 +197,16 @@ async def unlink(
                 {"master_link_id": master_link_id, "removed_at": link.removed_at},
                 code="already_removed",
             )
-        await kafka.publish(
-            state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), command
+        await _command(state, command)
+        await audit.record(
+            conn,
+            tenant,
+            actor,
+            "master_link.unlink",
+            "master_link",
+            master_link_id,
+            before,
+            {"keep_devices": keep, "generation": generation, "command_id": str(command.event_id)},
         )
     return LedgerJSONResponse(
         {
@@ -197,21 +233,20 @@ async def sync_now(
     tenant: Tenant,
     conn: Conn,
     state: State,
+    actor: CurrentActor,
     body: Annotated[SyncNow | None, Body()] = None,
 ) -> Response:
     """Records a `requested` run (trigger `manual`) and asks the connector for it; `dry_run`
     computes the changes without writing them. A run whose credentials cannot be decrypted is
-    returned already `failed`, with the reason."""
+    returned already `failed`, with the reason. 409 `removed` or `paused` for a link in that state."""
     assert state.sync_requests is not None
     async with conn.transaction():
-        link = await master_links.state(conn, tenant, master_link_id)
-        if link is None:
-            raise NotFound(f"master link {master_link_id!r} not found")
-        if link.removed_at is not None:
+        link = await _live(conn, tenant, master_link_id)
+        if link.paused_at is not None:
             raise Conflict(
-                f"master link {master_link_id!r} was removed",
-                {"master_link_id": master_link_id},
-                code="removed",
+                f"master link {master_link_id!r} is paused: resume it first (POST …/resume)",
+                {"master_link_id": master_link_id, "status": "paused", "paused_at": link.paused_at},
+                code="paused",
             )
         run = await state.sync_requests(
             conn,
@@ -221,6 +256,324 @@ async def sync_now(
             dry_run=body.dry_run if body is not None else False,
             now=state.clock(),
         )
+        await audit.record(
+            conn,
+            tenant,
+            actor,
+            "master_link.sync_now",
+            "master_link",
+            master_link_id,
+            None,
+            {"sync_run_id": str(run["sync_run_id"]), "dry_run": run["dry_run"], "status": run["status"]},
+        )
     return LedgerJSONResponse(
         run, status_code=202, headers={"Location": f"/v1/sync-runs/{run['sync_run_id']}"}
     )
+
+
+async def _command(state: AppState, event: Event) -> None:
+    """Publish to ledger.commands.v1 inside the caller's transaction: a refused publish raises
+    (503) and rolls the change back (no outbox: the API answers only after the broker acked)."""
+    await kafka.publish(state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), event)
+
+
+async def _live(conn: Conn, tenant: str, master_link_id: str) -> master_links.LinkState:
+    """The link, locked for the transaction; 404 unknown (or another tenant's), 409 removed."""
+    link = await master_links.state(conn, tenant, master_link_id, for_update=True)
+    if link is None:
+        raise NotFound(f"master link {master_link_id!r} not found")
+    if link.removed_at is not None:
+        raise Conflict(
+            f"master link {master_link_id!r} was removed",
+            {"master_link_id": master_link_id, "status": "removed"},
+            code="removed",
+        )
+    return link
+
+
+@router.patch(
+    "/{master_link_id}",
+    response_model=MasterLink,
+    summary="Change the daily sync time (R-A2, R-M7)",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def update_master_link(
+    master_link_id: str,
+    request: Request,
+    tenant: Tenant,
+    conn: Conn,
+    state: State,
+    actor: CurrentActor,
+    body: Annotated[MasterLinkPatch, Body()],
+) -> Response:
+    """`schedule.local_time` (HH:MM) and/or `schedule.time_zone` (IANA); what is left out stays.
+    `next_run_at` moves at once to the next occurrence of the new time after now, and the scheduler
+    runs the link then (not at the old time). A paused link keeps its new time for its resume."""
+    reject_unknown_query(request, ())
+    async with conn.transaction():
+        link = await _live(conn, tenant, master_link_id)
+        before = await master_links.get(conn, tenant, master_link_id)
+        assert before is not None and link.local_time is not None and link.time_zone is not None
+        given = body.schedule
+        local_time = time.fromisoformat(given.local_time) if given.local_time else link.local_time
+        zone = given.time_zone or link.time_zone
+        following = None if link.paused_at is not None else next_daily_run(state.clock(), local_time, zone)
+        await master_links.set_schedule(
+            conn, tenant, master_link_id, local_time=local_time, time_zone=zone, next_run_at=following
+        )
+        after = await master_links.get(conn, tenant, master_link_id)
+        await audit.record(
+            conn,
+            tenant,
+            actor,
+            "master_link.update",
+            "master_link",
+            master_link_id,
+            {"schedule": before["schedule"]},
+            {"schedule": after["schedule"] if after else None},
+        )
+    return LedgerJSONResponse(after)
+
+
+@router.post(
+    "/{master_link_id}/pause",
+    response_model=MasterLink,
+    summary="Pause: no scheduled sync, no sync now, until resumed (R-A2)",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}},
+)
+async def pause(
+    master_link_id: str, request: Request, tenant: Tenant, conn: Conn, state: State, actor: CurrentActor
+) -> Response:
+    """Idempotent. Devices stay bound; runs already requested finish."""
+    return await _pause_or_resume(master_link_id, request, tenant, conn, state, actor, pause=True)
+
+
+@router.post(
+    "/{master_link_id}/resume",
+    response_model=MasterLink,
+    summary="Resume a paused link: scheduled again from its next local time (R-A2)",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}},
+)
+async def resume(
+    master_link_id: str, request: Request, tenant: Tenant, conn: Conn, state: State, actor: CurrentActor
+) -> Response:
+    """Idempotent. The next run is the next occurrence of its local time after now (missed mornings
+    are not caught up: run `…/sync` for that)."""
+    return await _pause_or_resume(master_link_id, request, tenant, conn, state, actor, pause=False)
+
+
+async def _pause_or_resume(
+    master_link_id: str,
+    request: Request,
+    tenant: str,
+    conn: Conn,
+    state: AppState,
+    actor: Any,
+    *,
+    pause: bool,
+) -> Response:
+    reject_unknown_query(request, ())
+    now = state.clock()
+    async with conn.transaction():
+        link = await _live(conn, tenant, master_link_id)
+        assert link.local_time is not None and link.time_zone is not None
+        if (link.paused_at is not None) != pause:
+            await master_links.set_paused(
+                conn,
+                tenant,
+                master_link_id,
+                paused_at=now if pause else None,
+                next_run_at=None if pause else next_daily_run(now, link.local_time, link.time_zone),
+            )
+            after = await master_links.get(conn, tenant, master_link_id)
+            assert after is not None
+            await audit.record(
+                conn,
+                tenant,
+                actor,
+                "master_link.pause" if pause else "master_link.resume",
+                "master_link",
+                master_link_id,
+                {"status": "active" if pause else "paused"},
+                {"status": after["status"], "next_run_at": after["schedule"]["next_run_at"]},
+            )
+        else:
+            after = await master_links.get(conn, tenant, master_link_id)
+    return LedgerJSONResponse(after)
+
+
+def _matching(settings: MasterLinkSettings) -> dict[str, Any]:
+    return {
+        "matching_key": settings.matching_key.model_dump(mode="json"),
+        "asset_number_source": settings.asset_number_source,
+    }
+
+
+def _plan_status(plan: master_links.SettingsPlan, generation: int) -> str:
+    if plan.applied_at is not None:
+        return "applied"
+    if plan.base_generation != generation:
+        return "stale"
+    return {"completed": "ready", "failed": "failed"}.get(plan.run_status or "", "planning")
+
+
+@router.post(
+    "/{master_link_id}/settings/plan",
+    status_code=202,
+    response_model=SettingsPlan,
+    summary="Plan a change of matching key or asset-number source: a dry run (R-A2, R-M15)",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, **_PUBLISHES},
+)
+async def plan_settings(
+    master_link_id: str,
+    request: Request,
+    tenant: Tenant,
+    conn: Conn,
+    state: State,
+    actor: CurrentActor,
+    body: Annotated[SettingsChange, Body()],
+) -> Response:
+    """Asks for a dry run (`SyncRequested(dry_run=true)`) with the proposed settings and the link's
+    current generation; nothing changes. Follow `sync_run` until `completed`, read what would
+    change at `plan_url` (creates, field changes, conflicts such as shared device names, devices
+    that would be marked missing), then apply it with `…/settings/apply` and the `plan_id`."""
+    reject_unknown_query(request, ())
+    assert state.sync_requests is not None
+    now = state.clock()
+    async with conn.transaction():
+        link = await _live(conn, tenant, master_link_id)
+        current = link.settings
+        update: dict[str, Any] = {}
+        if body.matching_key is not None:
+            update["matching_key"] = body.matching_key
+        if body.asset_number_source is not None:
+            update["asset_number_source"] = body.asset_number_source
+        proposed = current.model_copy(update=update)
+        if _matching(proposed) == _matching(current):
+            raise Unprocessable(
+                "the body changes neither matching_key nor asset_number_source",
+                [{"location": "body", "field": "body", "message": "nothing to plan"}],
+                code="empty_patch",
+            )
+        run = await state.sync_requests(
+            conn, tenant_id=tenant, link=proposed, trigger="manual", dry_run=True, now=now
+        )
+        plan_id = run["sync_run_id"]
+        await master_links.create_plan(
+            conn, tenant, plan_id, proposed, base_generation=current.generation, at=now
+        )
+        plan = await master_links.plan(conn, tenant, plan_id)
+        assert plan is not None
+        out = _plan_out(plan, current, run)
+        await audit.record(
+            conn,
+            tenant,
+            actor,
+            "master_link.settings_plan",
+            "master_link",
+            master_link_id,
+            out["current"],
+            {**out["proposed"], "plan_id": str(plan_id)},
+        )
+    return LedgerJSONResponse(out, status_code=202, headers={"Location": out["plan_url"]})
+
+
+def _plan_out(
+    plan: master_links.SettingsPlan, current: MasterLinkSettings, run: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "plan_id": plan.plan_id,
+        "master_link_id": plan.master_link_id,
+        "status": _plan_status(plan, current.generation),
+        "current": _matching(current),
+        "proposed": _matching(plan.settings),
+        "base_generation": plan.base_generation,
+        "plan_url": f"/v1/sync-runs/{plan.plan_id}/plan",
+        "sync_run": run,
+        "created_at": plan.created_at,
+        "applied_at": plan.applied_at,
+    }
+
+
+@router.post(
+    "/{master_link_id}/settings/apply",
+    response_model=MasterLink,
+    summary="Apply a planned change of matching settings (R-A2, R-M12)",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, **_PUBLISHES},
+)
+async def apply_settings(
+    master_link_id: str,
+    request: Request,
+    tenant: Tenant,
+    conn: Conn,
+    state: State,
+    actor: CurrentActor,
+    body: Annotated[ApplySettings, Body()],
+) -> Response:
+    """The plan's dry run must be `completed` (409 `plan_not_ready` otherwise) and the link
+    unchanged since it was planned (409 `plan_stale`: plan again). Raises the link's generation and
+    publishes `MasterLinkChanged(change="settings_changed")`: runs requested before are refused by
+    the reconciler as superseded, with a recorded reason; the next run uses the new settings."""
+    reject_unknown_query(request, ())
+    now = state.clock()
+    async with conn.transaction():
+        link = await _live(conn, tenant, master_link_id)
+        plan = await master_links.plan(conn, tenant, body.plan_id, for_update=True)
+        if plan is None or plan.master_link_id != master_link_id:
+            raise NotFound(
+                f"settings plan {body.plan_id} of master link {master_link_id!r} not found",
+                {"plan_id": str(body.plan_id)},
+            )
+        status = _plan_status(plan, link.settings.generation)
+        if status != "ready":
+            code = {"applied": "plan_applied", "stale": "plan_stale"}.get(status, "plan_not_ready")
+            why = {
+                "applied": "was applied already",
+                "stale": "was made before the link's settings last changed: plan again",
+                "failed": "failed (see its sync run): plan again",
+                "planning": f"is not ready: its dry run is {plan.run_status or 'requested'}",
+            }[status]
+            raise Conflict(
+                f"settings plan {plan.plan_id} {why}",
+                {"plan_id": str(plan.plan_id), "status": status, "sync_run_status": plan.run_status},
+                code=code,
+            )
+        before = await master_links.get(conn, tenant, master_link_id)
+        generation = await integrations.next_generation(conn, tenant, link.settings.integration_id)
+        settings = plan.settings.model_copy(update={"generation": generation})
+        await master_links.replace_settings(conn, tenant, settings)
+        await master_links.mark_plan_applied(conn, tenant, plan.plan_id, now)
+        await _command(
+            state, MasterLinkChanged(tenant_id=tenant, change="settings_changed", master_link=settings)
+        )
+        after = await master_links.get(conn, tenant, master_link_id)
+        assert before is not None and after is not None
+        await audit.record(
+            conn,
+            tenant,
+            actor,
+            "master_link.settings_apply",
+            "master_link",
+            master_link_id,
+            {**_matching(link.settings), "generation": link.settings.generation},
+            {**_matching(settings), "generation": generation, "plan_id": str(plan.plan_id)},
+        )
+    return LedgerJSONResponse(after)
+
+
+@router.get(
+    "/{master_link_id}/settings/plans/{plan_id}",
+    response_model=SettingsPlan,
+    summary="A settings plan and whether it can be applied (R-A2)",
+    responses=_NOT_FOUND,
+)
+async def get_settings_plan(
+    master_link_id: str, plan_id: uuid.UUID, request: Request, tenant: Tenant, conn: Conn
+) -> Response:
+    reject_unknown_query(request, ())
+    link = await master_links.state(conn, tenant, master_link_id)
+    plan = await master_links.plan(conn, tenant, plan_id)
+    if link is None or plan is None or plan.master_link_id != master_link_id:
+        raise NotFound(f"settings plan {plan_id} of master link {master_link_id!r} not found")
+    run = await sync_runs.get(conn, tenant, plan_id)
+    return LedgerJSONResponse(_plan_out(plan, link.settings, run))

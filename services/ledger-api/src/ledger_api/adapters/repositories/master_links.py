@@ -15,7 +15,7 @@ from ..db import Connection
 
 _SELECT = """
 SELECT m.master_link_id, m.settings::text AS settings, m.created_at, m.local_time, m.time_zone,
-       m.next_run_at, m.removed_at, m.keep_devices, i.display_name,
+       m.next_run_at, m.removed_at, m.keep_devices, m.paused_at, i.display_name,
        r.sync_run_id AS last_sync_run_id, r.status AS last_sync_status, r.finished_at AS last_sync_finished_at
 FROM ledger.master_links m
 JOIN ledger.integrations i ON i.tenant_id = m.tenant_id AND i.integration_id = m.integration_id
@@ -42,16 +42,18 @@ def _master_link(r: asyncpg.Record) -> dict[str, Any]:
             "finished_at": r["last_sync_finished_at"],
         }
     removed = r["removed_at"] is not None
+    paused = r["paused_at"] is not None and not removed
     return {
         **settings.model_dump(mode="json"),
         "integration_display_name": r["display_name"] or "-",
-        "status": "removed" if removed else "active",
+        "status": "removed" if removed else "paused" if paused else "active",
         "schedule": {
             "local_time": hhmm(r["local_time"]),
             "time_zone": r["time_zone"],
-            "next_run_at": None if removed else r["next_run_at"],
+            "next_run_at": None if removed or paused else r["next_run_at"],
         },
         "removed_at": r["removed_at"],
+        "paused_at": r["paused_at"] if paused else None,
         "keep_devices": r["keep_devices"],
         "created_at": r["created_at"],
         "last_sync_run": last,
@@ -75,18 +77,153 @@ async def get(conn: Connection, tenant_id: str, master_link_id: str) -> dict[str
 class LinkState:
     settings: MasterLinkSettings
     removed_at: datetime | None
+    paused_at: datetime | None = None
+    local_time: time | None = None
+    time_zone: str | None = None
+    next_run_at: datetime | None = None
 
 
-async def state(conn: Connection, tenant_id: str, master_link_id: str) -> LinkState | None:
+async def state(
+    conn: Connection, tenant_id: str, master_link_id: str, *, for_update: bool = False
+) -> LinkState | None:
+    """`for_update`: the row stays locked until the transaction ends (R-M12: a sync request, a
+    settings change and an unlink of one link are serialised, so each carries the generation that
+    was current when it was accepted)."""
     row = await conn.fetchrow(
-        "SELECT settings::text AS settings, removed_at FROM ledger.master_links "
-        "WHERE tenant_id = $1 AND master_link_id = $2",
+        "SELECT settings::text AS settings, removed_at, paused_at, local_time, time_zone, next_run_at"
+        " FROM ledger.master_links WHERE tenant_id = $1 AND master_link_id = $2"
+        + (" FOR UPDATE" if for_update else ""),
         tenant_id,
         master_link_id,
     )
     if row is None:
         return None
-    return LinkState(MasterLinkSettings.model_validate_json(row["settings"]), row["removed_at"])
+    return LinkState(
+        MasterLinkSettings.model_validate_json(row["settings"]),
+        row["removed_at"],
+        row["paused_at"],
+        row["local_time"],
+        row["time_zone"],
+        row["next_run_at"],
+    )
+
+
+async def set_schedule(
+    conn: Connection,
+    tenant_id: str,
+    master_link_id: str,
+    *,
+    local_time: time,
+    time_zone: str,
+    next_run_at: datetime | None,
+) -> None:
+    """R-A2: a new daily time; `next_run_at` moves with it (None while paused)."""
+    await conn.execute(
+        "UPDATE ledger.master_links SET local_time = $3, time_zone = $4, next_run_at = $5"
+        " WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL",
+        tenant_id,
+        master_link_id,
+        local_time,
+        time_zone,
+        next_run_at,
+    )
+
+
+async def set_paused(
+    conn: Connection,
+    tenant_id: str,
+    master_link_id: str,
+    *,
+    paused_at: datetime | None,
+    next_run_at: datetime | None,
+) -> None:
+    """R-A2: pause (no next run) or resume (the next local time after now)."""
+    await conn.execute(
+        "UPDATE ledger.master_links SET paused_at = $3, next_run_at = $4"
+        " WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL",
+        tenant_id,
+        master_link_id,
+        paused_at,
+        next_run_at,
+    )
+
+
+async def replace_settings(conn: Connection, tenant_id: str, settings: MasterLinkSettings) -> None:
+    """R-A2/R-M12: new matching settings with their new generation."""
+    await conn.execute(
+        "UPDATE ledger.master_links SET settings = $3::jsonb WHERE tenant_id = $1 AND master_link_id = $2",
+        tenant_id,
+        settings.master_link_id,
+        settings.model_dump_json(),
+    )
+
+
+# --- settings plans (R-A2) ----------------------------------------------------------------------
+
+
+async def create_plan(
+    conn: Connection,
+    tenant_id: str,
+    plan_id: uuid.UUID,
+    settings: MasterLinkSettings,
+    *,
+    base_generation: int,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO ledger.settings_plans (plan_id, tenant_id, master_link_id, base_generation, settings,"
+        " created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
+        plan_id,
+        tenant_id,
+        settings.master_link_id,
+        base_generation,
+        settings.model_dump_json(),
+        at,
+    )
+
+
+@dataclass(frozen=True)
+class SettingsPlan:
+    plan_id: uuid.UUID
+    master_link_id: str
+    base_generation: int
+    settings: MasterLinkSettings
+    created_at: datetime
+    applied_at: datetime | None
+    run_status: str | None
+
+
+async def plan(
+    conn: Connection, tenant_id: str, plan_id: uuid.UUID, *, for_update: bool = False
+) -> SettingsPlan | None:
+    row = await conn.fetchrow(
+        "SELECT p.plan_id, p.master_link_id, p.base_generation, p.settings::text AS settings, p.created_at,"
+        " p.applied_at, r.status AS run_status FROM ledger.settings_plans p"
+        " LEFT JOIN ledger.sync_runs r ON r.sync_run_id = p.plan_id AND r.tenant_id = p.tenant_id"
+        " WHERE p.tenant_id = $1 AND p.plan_id = $2" + (" FOR UPDATE OF p" if for_update else ""),
+        tenant_id,
+        plan_id,
+    )
+    if row is None:
+        return None
+    return SettingsPlan(
+        row["plan_id"],
+        row["master_link_id"],
+        row["base_generation"],
+        MasterLinkSettings.model_validate_json(row["settings"]),
+        row["created_at"],
+        row["applied_at"],
+        row["run_status"],
+    )
+
+
+async def mark_plan_applied(conn: Connection, tenant_id: str, plan_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE ledger.settings_plans SET applied_at = $3 WHERE tenant_id = $1 AND plan_id = $2",
+        tenant_id,
+        plan_id,
+        at,
+    )
 
 
 async def live_link_of(conn: Connection, tenant_id: str, integration_id: str) -> str | None:
@@ -154,7 +291,11 @@ async def upsert_seed(
             (tenant_id, master_link_id, integration_id, settings, local_time, time_zone, next_run_at)
         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
         ON CONFLICT (tenant_id, master_link_id)
-        DO UPDATE SET integration_id = excluded.integration_id, settings = excluded.settings
+        DO UPDATE SET integration_id = excluded.integration_id,
+            -- R-M12/R-A2: once the API raised the link's generation (a settings change applied over
+            -- the API), the file no longer overrides its settings.
+            settings = CASE WHEN coalesce((ledger.master_links.settings->>'generation')::bigint, 0) > 0
+                            THEN ledger.master_links.settings ELSE excluded.settings END
         """,
         tenant_id,
         settings.master_link_id,
@@ -207,14 +348,15 @@ class Due:
 async def unscheduled(conn: Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT tenant_id, master_link_id, local_time, time_zone FROM ledger.master_links "
-        "WHERE removed_at IS NULL AND next_run_at IS NULL"
+        "WHERE removed_at IS NULL AND paused_at IS NULL AND next_run_at IS NULL"
     )
 
 
 async def set_first_run(conn: Connection, tenant_id: str, master_link_id: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE ledger.master_links SET next_run_at = $3 "
-        "WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL AND next_run_at IS NULL",
+        "WHERE tenant_id = $1 AND master_link_id = $2 AND removed_at IS NULL AND paused_at IS NULL"
+        " AND next_run_at IS NULL",
         tenant_id,
         master_link_id,
         at,
@@ -228,7 +370,7 @@ async def claim_due(conn: Connection, now: datetime) -> Due | None:
         """
         SELECT tenant_id, settings::text AS settings, local_time, time_zone, next_run_at
         FROM ledger.master_links
-        WHERE removed_at IS NULL AND next_run_at <= $1
+        WHERE removed_at IS NULL AND paused_at IS NULL AND next_run_at <= $1
         ORDER BY next_run_at
         LIMIT 1
         FOR UPDATE SKIP LOCKED
@@ -252,7 +394,8 @@ async def move_next_run(
     """Compare-and-set: moves `next_run_at` only if it still is `old`."""
     status = await conn.execute(
         "UPDATE ledger.master_links SET next_run_at = $4 "
-        "WHERE tenant_id = $1 AND master_link_id = $2 AND next_run_at = $3 AND removed_at IS NULL",
+        "WHERE tenant_id = $1 AND master_link_id = $2 AND next_run_at = $3 AND removed_at IS NULL"
+        " AND paused_at IS NULL",
         tenant_id,
         master_link_id,
         old,
