@@ -1,0 +1,65 @@
+"""Jamf's guidance, "no more than 5 concurrent connections": pages are fetched concurrently and never
+more than `max_concurrency` at once — shown deterministically (issue 14): the fake holds every page
+request until five are waiting, so the test neither depends on timing nor passes by luck."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+import respx
+
+from connector_kit.retry import RetryPolicy
+from jamf_connector.client import open_client
+from jamf_connector.settings import parse_integrations
+
+pytestmark = pytest.mark.unit  # respx: no socket
+
+BASE = "https://jamf.test"
+TOTAL, PAGE = 2000, 100  # 20 pages: page 0, then 19 fetched concurrently
+
+
+class Gate:
+    def __init__(self, release_at: int) -> None:
+        self.release_at = release_at
+        self.in_flight = self.max_in_flight = 0
+        self.opened = asyncio.Event()
+
+    async def computers(self, request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        ids = range(page * PAGE + 1, (page + 1) * PAGE + 1)
+        body = {"totalCount": TOTAL, "results": [{"id": str(i)} for i in ids if i <= TOTAL]}
+        if page == 0 or "filter" in request.url.params:
+            return httpx.Response(200, json={"totalCount": 0, "results": []} if page else body)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        if self.in_flight >= self.release_at:
+            self.opened.set()
+        await self.opened.wait()  # held until `release_at` requests are in flight together
+        self.in_flight -= 1
+        return httpx.Response(200, json=body)
+
+
+@pytest.mark.parametrize("limit", [5, 2])
+@respx.mock
+async def test_pages_are_fetched_concurrently_and_never_more_than_the_limit(limit: int) -> None:
+    gate = Gate(release_at=limit)
+    respx.post(f"{BASE}/api/oauth/token").mock(
+        return_value=httpx.Response(200, json={"access_token": "t", "expires_in": 300})
+    )
+    respx.get(url__startswith=f"{BASE}/api/v4/computers-inventory").mock(side_effect=gate.computers)
+    respx.get(url__startswith=f"{BASE}/api/v2/mobile-devices/detail").mock(
+        return_value=httpx.Response(200, json={"totalCount": 0, "results": []})
+    )
+    integration = parse_integrations({"j": {"base_url": BASE, "client_id": "c", "client_secret": "s"}})["j"]
+    policy = RetryPolicy(max_attempts=1)
+    seen = 0
+    async with asyncio.timeout(30):  # would only trip if fewer than `limit` ever ran together
+        async with open_client(integration, page_size=PAGE, max_concurrency=limit, policy=policy) as client:
+            async with contextlib.aclosing(client.inventory()) as pages:
+                async for page in pages:
+                    seen += len(page.records)
+    assert seen == TOTAL
+    assert gate.max_in_flight == limit  # concurrent (it reached the limit) and bounded (never above)
