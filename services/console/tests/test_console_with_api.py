@@ -163,29 +163,43 @@ async def test_every_post_needs_the_session_csrf_token(console: httpx.AsyncClien
 async def test_read_scope_hides_write_controls_and_refuses_forged_posts(
     console: httpx.AsyncClient, api_app: FastAPI
 ) -> None:
-    """Until the API has scopes, the scope comes from `detect_scope`; here a session is made read-only
-    the way detect_scope would for a `read` token, and its forged POSTs get 403 before the API."""
-    await sign_in(console)
-    store = console._transport.app.state.console.sessions  # type: ignore[attr-defined]
-    session = store.get(console.cookies["ledger_console_session"])
-    session.scope = "read"
-    token = await csrf(console, "/integrations")
-    page = (await console.get("/integrations")).text
-    assert "Connect Microsoft Intune" not in page and 'action="/integrations"' not in page
-    assert "/test" not in page
+    """A `read` token (created over the API, issue 10) signs in to a session with no write control;
+    its forged POSTs get 403 from the console before anything reaches the API."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app),
+        base_url="http://ledger",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as admin:
+        created = await admin.post("/v1/tokens", json={"name": "reporting", "scopes": ["read"]})
+    assert created.status_code == 201, created.text
+    read_token = created.json()["token"]
+    signed = await sign_in(console, read_token)
+    assert signed.status_code == 303, signed.text
+    token = await csrf(console, "/devices")
     devices = (await console.get("/devices")).text
-    assert "/devices/import" not in devices
+    assert 'id="readonly-banner"' in devices
+    assert "/devices/import" not in devices and 'href="/integrations"' not in devices
+    for path in ("/devices", "/links", "/runs", "/conflicts", "/integrations"):
+        page = (await console.get(path)).text
+        assert re.findall(r'<form method="post" action="([^"]+)"', page) == ["/signout"], path
     for path, data in [
         ("/integrations", {"kind": "intune"}),
         ("/links", {"integration_id": "int-intune-1"}),
-        ("/links/ml-x/sync", {}),
-        ("/links/ml-x/unlink", {"keep_devices": "true"}),
+        ("/links/ml-intune-1/sync", {}),
+        ("/links/ml-intune-1/unlink", {"keep_devices": "true"}),
         ("/conflicts/c/resolve", {"resolution": "ignore"}),
     ]:
         r = await console.post(path, data={"csrf_token": token, **data})
         assert r.status_code == 403, path
     r = await console.post("/devices/import", data={"csrf_token": token}, files={"file": ("a.csv", b"x\n")})
     assert r.status_code == 403
+    # The API refuses the same writes to that token on its own (R-A3).
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app),
+        base_url="http://ledger",
+        headers={"Authorization": f"Bearer {read_token}"},
+    ) as reader:
+        assert (await reader.post("/v1/master-links/ml-intune-1/sync", json={})).status_code == 403
 
 
 @pytest.mark.rule("R-S3", "R-S4")
@@ -207,7 +221,7 @@ async def test_connect_link_preview_and_unlink_with_keep(console: httpx.AsyncCli
     assert r.status_code == 303, r.text
     page = (await console.get("/integrations")).text
     assert "Console Intune" in page and SECRET not in page
-    assert "Connected" in page or "連携済" in page
+    assert "Not tested" in page  # R-A1: connected (連携済) only after a successful test or sync
 
     # A failing connect keeps the non-secret values and never echoes the secret.
     bad = await console.post(
@@ -386,3 +400,48 @@ async def test_no_page_asks_for_more_than_one_page_of_devices(api_app: FastAPI) 
     assert lists
     for r in lists:
         assert 1 <= int(r.url.params["limit"]) <= 200, r.url
+
+
+@pytest.mark.rule("R-A2", "R-M7")
+async def test_schedule_pause_and_a_planned_settings_change(console: httpx.AsyncClient) -> None:
+    await sign_in(console)
+    token = await csrf(console, "/links/ml-intune-1/edit")
+    r = await console.post(
+        "/links/ml-intune-1/schedule",
+        data={"csrf_token": token, "local_time": "07:45", "time_zone": "Asia/Tokyo"},
+    )
+    assert r.status_code == 303 and "notice=schedule" in r.headers["location"]
+    links = (await console.get("/links")).text
+    assert "07:45" in links and "Next sync" in links
+
+    r = await console.post("/links/ml-intune-1/pause", data={"csrf_token": token})
+    assert r.status_code == 303
+    links = (await console.get("/links")).text
+    assert 'id="paused-badge"' in links and "button.sync-now" not in links and 'class="resume"' in links
+    r = await console.post("/links/ml-intune-1/resume", data={"csrf_token": token})
+    assert r.status_code == 303 and 'id="paused-badge"' not in (await console.get("/links")).text
+
+    same = await console.post(
+        "/links/ml-intune-1/plan",
+        data={
+            "csrf_token": token,
+            "mdm_key": "serial_number",
+            "ledger_key": "serial_number",
+            "asset_number_source": "uuid",
+        },
+    )
+    assert same.status_code == 422  # nothing to plan
+    planned = await console.post(
+        "/links/ml-intune-1/plan",
+        data={
+            "csrf_token": token,
+            "mdm_key": "device_name",
+            "ledger_key": "asset_number",
+            "asset_number_source": "uuid",
+        },
+    )
+    assert planned.status_code == 303, planned.text
+    page = await console.get(planned.headers["location"])
+    assert page.status_code == 200
+    assert "Device name ↔ Asset number" in page.text and 'id="plan-live"' in page.text
+    assert 'id="apply-plan"' not in page.text  # not before its dry run is complete

@@ -13,7 +13,7 @@ import pytest
 from ledger_console import views
 from ledger_console.api import Api, Capabilities, _scopes_of, detect_scope
 from ledger_console.i18n import MESSAGES, Translator, negotiate
-from ledger_console.routes_admin import change_body, connection_test_outcome, link_settings, plan_of
+from ledger_console.routes_admin import connection_test_outcome, link_settings, settings_change
 from ledger_console.routes_runs import compare_rows
 from ledger_console.sessions import SessionStore
 
@@ -289,33 +289,20 @@ def test_link_settings_are_checked_before_the_api() -> None:
 
 
 @pytest.mark.rule("R-A2")
-def test_a_change_sends_only_what_differs_and_confirms_only_planned_changes() -> None:
+def test_a_settings_plan_asks_only_for_what_differs() -> None:
     link = {
         "matching_key": {"mdm": "serial_number", "ledger": "serial_number"},
         "asset_number_source": "uuid",
-        "schedule": {"local_time": "06:00", "time_zone": "Asia/Tokyo"},
     }
     same = {
         "matching_key": {"mdm": "serial_number", "ledger": "serial_number"},
         "asset_number_source": "uuid",
-        "schedule": {"local_time": "06:00", "time_zone": "Asia/Tokyo"},
     }
-    assert change_body(link, same, confirm=False) == {}
-    later = same | {"schedule": {"local_time": "07:00", "time_zone": "Asia/Tokyo"}}
-    assert change_body(link, later, confirm=True) == {
-        "schedule": {"local_time": "07:00", "time_zone": "Asia/Tokyo"}
-    }
-    key = same | {"matching_key": {"mdm": "uuid", "ledger": "asset_number"}}
-    assert change_body(link, key, confirm=False) == {
-        "matching_key": {"mdm": "uuid", "ledger": "asset_number"}
-    }
-    assert change_body(link, key, confirm=True)["confirm"] is True
-
-
-def test_plan_of() -> None:
-    assert plan_of({"plan": {"counts": {}}}) == {"counts": {}}
-    assert plan_of({"counts": {"create": 1}, "items": []}) == {"counts": {"create": 1}, "items": []}
-    assert plan_of({"master_link_id": "ml"}) is None
+    assert settings_change(link, same) == {}
+    key = same | {"matching_key": {"mdm": "device_name", "ledger": "asset_number"}}
+    assert settings_change(link, key) == {"matching_key": {"mdm": "device_name", "ledger": "asset_number"}}
+    source = same | {"asset_number_source": "device_name"}
+    assert settings_change(link, source) == {"asset_number_source": "device_name"}
 
 
 # --- conflicts (R-M9) ------------------------------------------------------------------------------
@@ -429,3 +416,20 @@ def test_a_binding_sync_names_the_new_source_once() -> None:
         EN,
     )
     assert os_line.lines[0].text == "OS: (empty) → iOS (18.1) — MDM-first for the OS, R-I2"
+
+
+@pytest.mark.rule("R-A1")
+def test_the_api_error_of_an_integration_is_explained() -> None:
+    state = views.integration_state(
+        {
+            "state": "error",
+            "error": {"kind": "authentication", "message": "AADSTS7000215: invalid client secret", "at": "x"},
+            "last_succeeded_at": "2026-11-28T21:00:00Z",
+        },
+        "Asia/Tokyo",
+        JA,
+    )
+    assert state.label == "エラー"
+    assert state.reason == "認証エラー — AADSTS7000215: invalid client secret"
+    assert state.last_ok == "2026-11-29 06:00"
+    assert views.integration_state({"state": "untested"}, "UTC", EN).label == "Not tested"

@@ -53,7 +53,9 @@ async def _integrations_page(
     values: dict[str, str] | None = None,
     open_kind: str | None = None,
 ) -> Response:
-    integrations = (await p.api.get("/v1/integrations")).get("items", [])
+    integrations = await p.integrations()
+    if integrations is None:
+        return p.render("error.html", 403, message=p.t("int.admin_only"))
     links = (await p.api.get("/v1/master-links")).get("items", [])
     link_of = {link["integration_id"]: link for link in links}
     rows = [
@@ -172,7 +174,7 @@ async def links(p: PageDep, request: Request) -> Response:
     items = (await p.api.get("/v1/master-links", {"include_removed": "true"} if removed else None)).get(
         "items", []
     )
-    integrations = views.index_by((await p.api.get("/v1/integrations")).get("items", []), "integration_id")
+    integrations = views.index_by(await p.integrations() or [], "integration_id")
     unlinked = [i for i in integrations.values() if i.get("state") != "master_linked"]
     return p.render(
         "links.html",
@@ -218,7 +220,7 @@ def link_settings(form: Any, tenant_tz: str) -> tuple[dict[str, Any], list[str]]
 
 @router.get("/links/new")
 async def new_link(p: PageDep, request: Request) -> Response:
-    integrations = (await p.api.get("/v1/integrations")).get("items", [])
+    integrations = await p.integrations() or []
     candidates = [i for i in integrations if i.get("state") != "master_linked"]
     return p.render(
         "link_form.html",
@@ -245,7 +247,7 @@ async def preview_link(p: WriterDep, request: Request) -> Response:
     """Before a link is turned on: what it will do (R-M1, R-I5). The link is not created here."""
     form = await request.form()
     body, errors = link_settings(form, p.tz)
-    integrations = (await p.api.get("/v1/integrations")).get("items", [])
+    integrations = await p.integrations() or []
     if errors:
         return p.render(
             "link_form.html",
@@ -316,82 +318,140 @@ async def unlink(p: WriterDep, link_id: str, request: Request) -> Response:
     return p.redirect("/links", notice="unlinked")
 
 
-@router.get("/links/{link_id}/edit")
-async def edit_link(p: PageDep, link_id: str) -> Response:
+@router.post("/links/{link_id}/pause")
+async def pause(p: WriterDep, link_id: str) -> Response:
+    """R-A2: a paused link is not scheduled and cannot be synced until it is resumed."""
+    await p.api.request("POST", f"/v1/master-links/{link_id}/pause")
+    return p.redirect("/links", notice="paused")
+
+
+@router.post("/links/{link_id}/resume")
+async def resume(p: WriterDep, link_id: str) -> Response:
+    await p.api.request("POST", f"/v1/master-links/{link_id}/resume")
+    return p.redirect("/links", notice="resumed")
+
+
+async def _edit_page(p: Page, link_id: str, status_code: int = 200, **ctx: Any) -> Response:
     link = await p.api.get(f"/v1/master-links/{link_id}")
+    sched = link.get("schedule") or {}
     return p.render(
         "link_edit.html",
+        status_code,
         link=link,
-        plan=None,
-        error=None,
+        cur={
+            "mdm_key": link["matching_key"]["mdm"],
+            "ledger_key": link["matching_key"]["ledger"],
+            "asset_number_source": link["asset_number_source"],
+            "local_time": sched.get("local_time") or "06:00",
+            "time_zone": sched.get("time_zone") or p.tz,
+        },
         can_patch=await p.caps.has("PATCH", "/v1/master-links/{master_link_id}"),
+        can_plan=await p.caps.has("POST", "/v1/master-links/{master_link_id}/settings/plan"),
         mdm_keys=MDM_KEYS,
         ledger_keys=LEDGER_KEYS,
         asset_sources=ASSET_SOURCES,
-        pending=None,
+        error=ctx.pop("error", None),
+        **ctx,
     )
 
 
-@router.post("/links/{link_id}/edit")
-async def change_link(p: WriterDep, link_id: str, request: Request) -> Response:
-    """R-A2: the schedule is changed at once; a new matching key or asset-number source is first
-    planned (the API answers with a dry run) and applied only by a second, explicit submit."""
+@router.get("/links/{link_id}/edit")
+async def edit_link(p: PageDep, link_id: str) -> Response:
+    return await _edit_page(p, link_id)
+
+
+@router.post("/links/{link_id}/schedule")
+async def change_schedule(p: WriterDep, link_id: str, request: Request) -> Response:
+    """R-A2, R-M7: the daily sync time changes at once (the API moves `next_run_at`)."""
     form = await request.form()
-    link = await p.api.get(f"/v1/master-links/{link_id}")
-    can_patch = await p.caps.has("PATCH", "/v1/master-links/{master_link_id}")
-    body, errors = link_settings(form, p.tz)
-    ctx: dict[str, Any] = {
-        "link": link,
-        "can_patch": can_patch,
-        "mdm_keys": MDM_KEYS,
-        "ledger_keys": LEDGER_KEYS,
-        "asset_sources": ASSET_SOURCES,
-        "plan": None,
-        "pending": None,
-    }
-    if not can_patch:
-        return p.render("link_edit.html", 409, error=p.t("ml.change_unsupported"), **ctx)
-    if [e for e in errors if e != "integration_id"]:
-        return p.render("link_edit.html", 422, error=", ".join(errors), **ctx)
-    patch = change_body(link, body, confirm=form.get("confirm") == "1")
-    if not patch:
-        return p.redirect("/links")
-    answer = await p.api.request("PATCH", f"/v1/master-links/{link_id}", json=patch, ok=(409, 422))
-    if answer.status >= 400:
-        err = (answer.body or {}).get("error", {})
-        return p.render(
-            "link_edit.html", answer.status, error=f"{err.get('code')}: {err.get('message')}", **ctx
+    local_time, tz = _form_text(form, "local_time"), _form_text(form, "time_zone")
+    if not HHMM.match(local_time) or views.zone(tz).key != tz:
+        return await _edit_page(
+            p, link_id, 422, error=p.t("err.api", status=422, code="invalid", message="HH:MM, IANA")
         )
-    plan = plan_of(answer.body)
-    if plan is not None and form.get("confirm") != "1":
-        return p.render("link_edit.html", error=None, **{**ctx, "plan": plan, "pending": patch})
+    if not await p.caps.has("PATCH", "/v1/master-links/{master_link_id}"):
+        return await _edit_page(p, link_id, 409, error=p.t("ml.change_unsupported"))
+    answer = await p.api.request(
+        "PATCH",
+        f"/v1/master-links/{link_id}",
+        json={"schedule": {"local_time": local_time, "time_zone": tz}},
+        ok=(409, 422),
+    )
+    if answer.status >= 400:
+        return await _edit_page(p, link_id, answer.status, error=_answer_error(p, answer.status, answer.body))
+    return p.redirect("/links", notice="schedule")
+
+
+@router.post("/links/{link_id}/plan")
+async def plan_settings(p: WriterDep, link_id: str, request: Request) -> Response:
+    """R-A2: a new matching key or asset-number source is planned first (a dry run); nothing changes."""
+    form = await request.form()
+    body, errors = link_settings(form, p.tz)
+    if [e for e in errors if e in ("mdm_key", "ledger_key", "asset_number_source")]:
+        return await _edit_page(p, link_id, 422, error=", ".join(errors))
+    link = await p.api.get(f"/v1/master-links/{link_id}")
+    change = settings_change(link, body)
+    if not change:
+        return await _edit_page(p, link_id, 422, error=p.t("ml.no_change"))
+    answer = await p.api.request(
+        "POST", f"/v1/master-links/{link_id}/settings/plan", json=change, ok=(409, 422)
+    )
+    if answer.status >= 400:
+        return await _edit_page(p, link_id, answer.status, error=_answer_error(p, answer.status, answer.body))
+    return p.redirect(f"/links/{link_id}/plans/{answer.body['plan_id']}")
+
+
+@router.get("/links/{link_id}/plans/{plan_id}")
+async def settings_plan(p: PageDep, link_id: str, plan_id: str, request: Request) -> Response:
+    """The planned change beside the current settings, what the dry run found, and "apply"."""
+    plan = await p.api.get(f"/v1/master-links/{link_id}/settings/plans/{plan_id}")
+    items = None
+    if plan.get("status") in ("ready", "applied", "stale"):
+        pcursor = request.query_params.get("pcursor")
+        items = await p.api.get(
+            f"/v1/sync-runs/{plan_id}/plan", {"limit": "100", **({"cursor": pcursor} if pcursor else {})}
+        )
+    fragment = request.query_params.get("fragment") == "1"
+    return p.render(
+        "settings_plan.html",
+        plan=plan,
+        items=items,
+        link_id=link_id,
+        finished=plan.get("status") != "planning",
+        fragment=fragment,
+    )
+
+
+@router.post("/links/{link_id}/plans/{plan_id}/apply")
+async def apply_plan(p: WriterDep, link_id: str, plan_id: str) -> Response:
+    answer = await p.api.request(
+        "POST", f"/v1/master-links/{link_id}/settings/apply", json={"plan_id": plan_id}, ok=(409, 422)
+    )
+    if answer.status >= 400:
+        plan = await p.api.get(f"/v1/master-links/{link_id}/settings/plans/{plan_id}")
+        return p.render(
+            "settings_plan.html",
+            answer.status,
+            plan=plan,
+            items=None,
+            link_id=link_id,
+            finished=True,
+            fragment=False,
+            error=_answer_error(p, answer.status, answer.body),
+        )
     return p.redirect("/links", notice="changed")
 
 
-def change_body(link: dict[str, Any], body: dict[str, Any], *, confirm: bool) -> dict[str, Any]:
-    """Only what differs from the link as it is; `confirm` asks the API to apply a planned change."""
-    patch: dict[str, Any] = {}
-    sched = link.get("schedule") or {}
-    if body["schedule"]["local_time"] != sched.get("local_time") or body["schedule"][
-        "time_zone"
-    ] != sched.get("time_zone"):
-        patch["schedule"] = body["schedule"]
+def _answer_error(p: Page, status: int, body: Any) -> str:
+    err = (body or {}).get("error", {}) if isinstance(body, dict) else {}
+    return p.t("err.api", status=status, code=err.get("code", ""), message=err.get("message", ""))
+
+
+def settings_change(link: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The body of `POST …/settings/plan`: only the matching settings that differ from the link's."""
+    change: dict[str, Any] = {}
     if body["matching_key"] != link.get("matching_key"):
-        patch["matching_key"] = body["matching_key"]
+        change["matching_key"] = body["matching_key"]
     if body["asset_number_source"] != link.get("asset_number_source"):
-        patch["asset_number_source"] = body["asset_number_source"]
-    if patch and confirm and ("matching_key" in patch or "asset_number_source" in patch):
-        patch["confirm"] = True
-    return patch
-
-
-def plan_of(body: Any) -> dict[str, Any] | None:
-    """The dry-run plan in a PATCH answer, if the API answered with one instead of applying."""
-    if not isinstance(body, dict):
-        return None
-    for key in ("plan", "dry_run", "preview"):
-        if isinstance(body.get(key), dict):
-            return body[key]  # type: ignore[no-any-return]
-    if body.get("status") in ("planned", "plan") or ("counts" in body and "items" in body):
-        return body
-    return None
+        change["asset_number_source"] = body["asset_number_source"]
+    return change

@@ -131,9 +131,9 @@ async def device_detail(p: PageDep, device_id: str, request: Request) -> Respons
         p.api.get(f"/v1/devices/{device_id}"),
         p.api.get(f"/v1/devices/{device_id}/history", params),
         p.api.get("/v1/custom-fields"),
-        p.api.get("/v1/integrations"),
+        p.integrations(),
     )
-    by_id = views.index_by(integrations.get("items", []), "integration_id")
+    by_id = views.index_by(integrations or [], "integration_id")
     kind = ((device.get("binding") or {}).get("mdm_kind")) or None
     timeline = [views.explain(e, by_id, p.tz, p.t, fallback_kind=kind) for e in history.get("items", [])]
     return p.render(

@@ -231,19 +231,21 @@ class IntegrationState:
 
 
 def integration_state(integration: Mapping[str, Any], tz: str | None, t: Translator) -> IntegrationState:
-    """The seed's 連携済 / マスタ連携中, or an error with its reason and when it last worked. The
-    reason is read from whichever field the API gives (`error`, `last_error`, `state_reason`)."""
+    """The seed's 連携済 / マスタ連携中, or an error with its reason and when it last worked (R-A1).
+    The API's `error` is `{kind, message, at}`; older shapes (a string, `last_error`) are read too."""
     state = str(integration.get("state") or "connected")
     reason = None
-    for name in ("state_reason", "last_error", "error"):
+    for name in ("error", "last_error", "state_reason"):
         value = integration.get(name)
         if isinstance(value, Mapping):
-            value = value.get("message") or value.get("reason")
+            kind, message = value.get("kind"), value.get("message") or value.get("reason")
+            kind_text = t(f"int.failure.{kind}") if kind and t.has(f"int.failure.{kind}") else kind
+            value = " — ".join(str(v) for v in (kind_text, message) if v)
         if value:
             reason = str(value)
             break
     last_ok = None
-    for name in ("last_success_at", "last_ok_at", "last_connected_at", "last_worked_at"):
+    for name in ("last_succeeded_at", "last_success_at", "last_ok_at"):
         if integration.get(name):
             last_ok = format_dt(integration[name], tz)
             break

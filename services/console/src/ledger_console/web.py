@@ -93,6 +93,18 @@ class Page:
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         return render(self.request, name, status_code, session=self.session, **context)
 
+    async def integrations(self) -> list[dict[str, Any]] | None:
+        """The tenant's integrations, or None when this token may not see them (a `read` token:
+        the API keeps integrations to `admin`); pages then show what they can without them."""
+        try:
+            body = await self.api.get("/v1/integrations")
+        except ApiError as exc:
+            if exc.status == 403:
+                return None
+            raise
+        items: list[dict[str, Any]] = body.get("items", [])
+        return items
+
     def redirect(self, path: str, **notice: str) -> RedirectResponse:
         if notice:
             sep = "&" if "?" in path else "?"
