@@ -16,7 +16,7 @@ import requests
 
 from mdm_sim.graph import DEVICES_FILE_ENV, GRAPH_SCOPE, GraphSimConfig, RunningGraphSim, running_graph_sim
 
-# No tier marker: not pure (TLS on loopback), yet no broker or database; runs in the full suite.
+pytestmark = pytest.mark.integration  # a local TLS server
 
 
 @pytest.fixture

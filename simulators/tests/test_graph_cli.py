@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
-# No tier marker: a subprocess on loopback (not pure), but no broker or database.
+from mdm_sim.proc import first_line
+
+pytestmark = pytest.mark.integration  # a TLS server in another process, on loopback
 
 
 def test_cli_serves_generated_plus_sample_devices(tmp_path: Path) -> None:
@@ -36,7 +39,7 @@ def test_cli_serves_generated_plus_sample_devices(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
+        ready = json.loads(first_line(proc))
         assert ready["event"] == "graph_sim.ready" and ready["devices"] == 43
         assert Path(ready["ca"]) == certs / "ca.pem" and ready["client_secret"] == "s3cr3t"
         verify = ssl.create_default_context(cafile=ready["ca"])

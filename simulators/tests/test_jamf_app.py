@@ -253,12 +253,10 @@ async def test_config_changes_via_the_control_api(api: httpx.AsyncClient, sim: J
     assert (await api.patch("/_sim/config", json={"colour": "red"})).status_code == 400
 
 
-def test_a_full_2000_device_page_is_fast() -> None:
-    sim = JamfSim(generate_computers(20_000, seed=1), [], SimConfig())
-    best = 9.0
-    for page in range(3):
-        start = time.perf_counter()
-        body = sim.page("computer", page, 2000, "id:asc", SECTIONS)
-        best = min(best, time.perf_counter() - start)
-    assert len(json.loads(body)["results"]) == 2000
-    assert best < 0.25  # json.dumps straight to bytes; typically ~30 ms
+def test_a_full_2000_device_page_holds_2000_devices_in_id_order() -> None:
+    """(Its speed is measured by simulators/bench_generate.py, not asserted here.)"""
+    sim = JamfSim(generate_computers(5000, seed=1), [], SimConfig())
+    body = json.loads(sim.page("computer", 1, 2000, "id:asc", SECTIONS))
+    ids = [int(r["id"]) for r in body["results"]]
+    assert body["totalCount"] == 5000 and len(ids) == 2000 and ids == sorted(ids)
+    assert ids[0] == sorted(int(c["id"]) for c in sim.devices["computer"].values())[2000]

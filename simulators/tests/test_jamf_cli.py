@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from mdm_sim.jamf import generate_computers
+from mdm_sim.proc import first_line
 
-pytestmark = pytest.mark.unit  # loopback only
+pytestmark = pytest.mark.integration  # a TLS server in another process, on loopback
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -25,7 +26,7 @@ def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Pop
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
+    line = first_line(proc)
     if not line:
         proc.kill()
         raise AssertionError(proc.stderr.read() if proc.stderr else "no ready line")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,21 +12,6 @@ import pytest
 from mdm_sim.jamf import generate_computers, generate_mobiles, load_file
 
 pytestmark = pytest.mark.unit
-
-
-def test_20000_devices_generate_in_under_a_second() -> None:
-    best = min(
-        _timed(lambda: (generate_computers(10_000, seed=1), generate_mobiles(10_000, seed=1)))
-        for _ in range(3)
-    )
-    assert best < 1.0
-    assert min(_timed(lambda: generate_computers(20_000, seed=2)) for _ in range(3)) < 1.0
-
-
-def _timed(fn) -> float:  # type: ignore[no-untyped-def]
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def test_same_seed_same_fleet_other_seed_other_fleet() -> None:
@@ -76,14 +60,18 @@ def test_quirks_are_present() -> None:
 def test_re_enrolled_duplicate_is_the_newer_record() -> None:
     computers = generate_computers(3000, seed=1)
     first_seen: dict[str, int] = {}
+    duplicates = []
     for c in computers:
         serial = c["hardware"]["serialNumber"]
         if serial and serial.strip() and serial != "Not Available":
             if serial in first_seen:
-                assert int(c["id"]) > first_seen[serial]
+                duplicates.append((first_seen[serial], int(c["id"])))
             first_seen.setdefault(serial, int(c["id"]))
+    assert len(duplicates) >= 10  # the fleet does hold re-enrolled devices (about 1 %)
+    assert all(newer > older for older, newer in duplicates)
 
 
+@pytest.mark.integration  # writes files
 def test_load_file_takes_a_page_or_an_array(tmp_path: Path) -> None:
     records = generate_computers(3)
     page, array, bad = tmp_path / "page.json", tmp_path / "array.json", tmp_path / "bad.json"
