@@ -102,8 +102,14 @@ async def pull(jamf: FakeJamf) -> tuple[PullResult | None, list[Any]]:
         {"j1": {"base_url": BASE, "client_id": "c", "client_secret": "s3cret-value"}}
     )
     publisher = ListPublisher()
+    # One request at a time: pages then arrive in order, so "how many devices before the failure"
+    # is exact (bounded concurrency has its own test, test_concurrency.py).
     settings = Settings(
-        page_size=PAGE_SIZE, max_attempts=3, retry_base_delay_s=0.001, retry_max_delay_s=0.002
+        page_size=PAGE_SIZE,
+        max_concurrency=1,
+        max_attempts=3,
+        retry_base_delay_s=0.001,
+        retry_max_delay_s=0.002,
     )
     app = build_app(settings, integrations=integrations, publisher=publisher)
     link = MasterLinkSettings(master_link_id="ml", integration_id="j1", mdm_kind="jamf_pro")
