@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from ledger_contracts import LedgerDevice, codec
-from reconciler.core import ConflictRecord, Ledger, RunEnd
-from reconciler.model import Effects, Needs, Record, RunState, Seen, State
+from reconciler.core import ConflictRecord, Ledger, LinkGeneration, RunEnd
+from reconciler.model import Effects, Needs, Parked, Record, RunState, Seen, State
 from reconciler.pipeline import process
 
 
@@ -25,6 +25,9 @@ class MemoryStore:
         self.ignored: dict[tuple[str, str, str], uuid.UUID] = {}
         self.seen: list[Seen] = []
         self.outbox: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = []
+        self.links: dict[tuple[str, str], LinkGeneration] = {}
+        self.parked: list[Parked] = []
+        self.former: dict[tuple[str, str, str], uuid.UUID] = {}
 
     # --- the Store protocol --------------------------------------------------------------------
 
@@ -44,10 +47,27 @@ class MemoryStore:
             for c in n.conflicts.values():
                 ledger.put_conflict(self.conflicts.get(c.conflict_id, c))
             ledger.ignored = {(i, m) for (t, i, m) in self.ignored if t == tenant}
+            ledger.former = {(i, m): d for (t, i, m), d in self.former.items() if t == tenant}
             state.ledgers[tenant] = ledger
+            for run_id, ids in n.seen_before.items():
+                state.seen_before[run_id] = {
+                    m for s in self.seen if s.sync_run_id == run_id for m in s.mdm_device_ids if m in ids
+                }
             for run_id, integration in n.ends.items():
                 state.ends[run_id] = self._run_end(ledger, run_id, integration)
         return state
+
+    async def load_links(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], LinkGeneration]:
+        return {k: self.links[k] for k in keys if k in self.links}
+
+    async def take_parked(self, tenant_id: str, integration_id: str, up_to: int) -> list[Record]:
+        mine = [
+            p
+            for p in self.parked
+            if (p.tenant_id, p.integration_id) == (tenant_id, integration_id) and p.generation <= up_to
+        ]
+        self.parked = [p for p in self.parked if p not in mine]
+        return [copy.deepcopy(p.record) for p in mine]
 
     async def running_runs(self, tenant_id: str, integration_id: str) -> list[RunState]:
         return [
@@ -92,6 +112,9 @@ class MemoryStore:
             self.seen = [s for s in self.seen if s.sync_run_id not in old]
         self.seen = [s for s in self.seen if s.sync_run_id not in fx.drop_seen]
         self.outbox += fx.outbox
+        self.links.update(fx.links)
+        self.parked += fx.parked
+        self.former.update(fx.former)
 
     # --- helpers for tests ---------------------------------------------------------------------
 

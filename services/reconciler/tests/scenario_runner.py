@@ -22,8 +22,10 @@ from ledger_contracts import (
     Event,
     LedgerDevice,
     LedgerDeviceChanged,
+    MasterLinkChanged,
     MasterLinkSettings,
     ObservedDevice,
+    RecordIssue,
     ResolveConflict,
     SyncRunCompleted,
     SyncRunFailed,
@@ -108,32 +110,97 @@ class Scenario:
     async def _delete(self, body: dict[str, Any]) -> None:
         await self._handle([self._event(DeleteDevice, device_id=self.device_id(body["ref"]))])
 
-    async def _sync(self, body: dict[str, Any]) -> None:
+    def _link(self, body: dict[str, Any]) -> MasterLinkSettings:
+        """The link a step names; `generation` overrides the link's (R-M12: a stale or early run)."""
         link = self.links[body.get("link", next(iter(self.links)))]
-        run_id = self._id("run")
+        if "generation" in body:
+            link = link.model_copy(update={"generation": body["generation"]})
+        return link
+
+    async def _sync(self, body: dict[str, Any]) -> None:
+        """A run. `restart_after: k` (R-M13): a first attempt publishes its start and k devices and
+        dies; a second attempt of the same run publishes the start again, every device and the end.
+        `run: name` names the run so that a later step (`continue`) can carry on with it.
+        A device's `warnings` (R-M14) ride on its DeviceObserved; `skipped_issues` on the end."""
+        link = self._link(body)
+        run_id = self._id("run") if "run" not in body else uuid.uuid5(NS, f"{self.name}:run:{body['run']}")
         dry = body.get("dry_run", False)
         if dry:
             self.last_dry_run = run_id
-        devices = [ObservedDevice(**d) for d in body["devices"]]
+        devices, warnings = [], []
+        for raw in body["devices"]:
+            d = dict(raw)
+            warnings.append(tuple(RecordIssue(**w) for w in d.pop("warnings", [])))
+            devices.append(ObservedDevice(**d))
         common = {"sync_run_id": run_id, "integration_id": link.integration_id}
-        msgs: list[Event] = [
-            self._event(SyncRunStarted, 0, sync_run_id=run_id, master_link=link, dry_run=dry)
-        ]
-        msgs += [self._event(DeviceObserved, i + 1, device=d, **common) for i, d in enumerate(devices)]
-        end, n = body.get("end", "completed"), len(devices) + 1
-        if end == "completed":
-            skipped = body.get("skipped", 0)
+        attempts = [uuid.uuid5(NS, f"{self.name}:{self.step}:attempt:{a}") for a in range(2)]
+        msgs: list[Event] = []
+        i = 0
+        if "restart_after" in body:
+            attempt = attempts[0]
             msgs.append(
                 self._event(
-                    SyncRunCompleted, n, devices_observed=len(devices), devices_skipped=skipped, **common
+                    SyncRunStarted, i, sync_run_id=run_id, master_link=link, dry_run=dry, attempt_id=attempt
+                )
+            )
+            for d, w in list(zip(devices, warnings, strict=True))[: body["restart_after"]]:
+                i += 1
+                msgs.append(
+                    self._event(DeviceObserved, i, device=d, warnings=w, attempt_id=attempt, **common)
+                )
+            i += 1
+        attempt = attempts[1] if "restart_after" in body else None
+        if not body.get("continue"):
+            msgs.append(
+                self._event(
+                    SyncRunStarted, i, sync_run_id=run_id, master_link=link, dry_run=dry, attempt_id=attempt
+                )
+            )
+        for d, w in zip(devices, warnings, strict=True):
+            i += 1
+            msgs.append(self._event(DeviceObserved, i, device=d, warnings=w, attempt_id=attempt, **common))
+        end, n = body.get("end", "completed"), i + 1
+        if end == "completed":
+            skipped = [RecordIssue(kind="skipped", **x) for x in body.get("skipped_issues", [])]
+            msgs.append(
+                self._event(
+                    SyncRunCompleted,
+                    n,
+                    devices_observed=len(devices),
+                    devices_skipped=body.get("skipped", len(skipped)),
+                    skipped=tuple(skipped),
+                    reported_total=body.get("reported_total"),
+                    attempt_id=attempt,
+                    **common,
                 )
             )
         elif end == "failed":
-            msgs.append(self._event(SyncRunFailed, n, devices_observed=len(devices), error="boom", **common))
+            msgs.append(
+                self._event(
+                    SyncRunFailed,
+                    n,
+                    devices_observed=len(devices),
+                    error="boom",
+                    attempt_id=attempt,
+                    **common,
+                )
+            )
         batches = body.get("batches", 1)  # split the run over several consumed batches
         size = -(-len(msgs) // batches)
         for i in range(0, len(msgs), size):
             await self._handle(msgs[i : i + size])
+
+    async def _link_changed(self, body: dict[str, Any]) -> None:
+        """R-M12: the API created a link or changed its settings (a new generation); `settings`
+        overrides the named link's settings from here on."""
+        name = body.get("link", next(iter(self.links)))
+        link = self.links[name].model_copy(
+            update={**body.get("settings", {}), "generation": body["generation"]}
+        )
+        self.links[name] = link
+        await self._handle(
+            [self._event(MasterLinkChanged, change=body.get("change", "created"), master_link=link)]
+        )
 
     async def _resolve(self, body: dict[str, Any]) -> None:
         if "conflict_id" in body:
@@ -168,6 +235,7 @@ class Scenario:
                     master_link_id=link.master_link_id,
                     integration_id=link.integration_id,
                     keep_devices=body["keep_devices"],
+                    generation=body.get("generation", 0),
                 )
             ]
         )
@@ -227,6 +295,9 @@ def check_expectations(sc: Scenario, body: dict[str, Any]) -> None:
                 assert _time_matches(actual, expected), f"{where}: {ref}.{name} = {actual}, not in {expected}"
             else:
                 assert actual == expected, f"{where}: {ref}.{name} = {actual!r}, expected {expected!r}"
+    if "summaries" in body:  # R-M12: the statuses of every run summary published so far, in order
+        got = [e.status for e in store.events() if isinstance(e, SyncRunSummary)]
+        assert got == body["summaries"], f"{where}: summaries {got}"
     if "device_count" in body:
         assert len(store.devices) == body["device_count"], f"{where}: {len(store.devices)} devices"
     if "conflicts" in body:
@@ -246,7 +317,10 @@ def check_expectations(sc: Scenario, body: dict[str, Any]) -> None:
     if "summary" in body:
         last = [e for e in events if isinstance(e, SyncRunSummary)][-1]
         for name, expected in body["summary"].items():
-            actual = getattr(last.counts, name) if hasattr(last.counts, name) else getattr(last, name)
+            if name == "issues":  # R-M14: [[kind, mdm id, field], ...]
+                actual = [[i.kind, i.mdm_device_id, i.field] for i in last.issues]
+            else:
+                actual = getattr(last.counts, name) if hasattr(last.counts, name) else getattr(last, name)
             if name == "error" and isinstance(expected, str):
                 assert actual and expected in actual, f"{where}: summary error {actual!r}"
             else:

@@ -63,11 +63,13 @@ from .core import (
     normalise,
     partial_reason,
     proposed_asset_number,
+    run_verdict,
     settle_conflict,
     track_conflict,
 )
+from .core.rules import mdm_key_value
 from .csv_import import fold_import
-from .model import NS, Effects, Needs, Record, RunState, Seen, State, Wanted, event_id
+from .model import ISSUES_KEPT, NS, Effects, Needs, Parked, Record, RunState, Seen, State, Wanted, event_id
 from .planning import Planner
 
 log = structlog.get_logger(__name__)
@@ -97,7 +99,7 @@ def references(records: list[Record]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
 
 
 def add_wanted(n: Needs, link: MasterLinkSettings, o: ObservedDevice) -> None:
-    key = match_key(o.serial_number if link.matching_key.mdm == "serial_number" else o.uuid)
+    key = match_key(mdm_key_value(link.matching_key.mdm, o))
     asset = proposed_asset_number(o, link.asset_number_source)
     n.observed[(link.integration_id, o.mdm_device_id)] = Wanted(
         link.matching_key.ledger, key, normalise(asset)
@@ -119,6 +121,8 @@ def needs(
 
     def link_of(run_id: uuid.UUID) -> MasterLinkSettings | None:
         run = runs.get(run_id)
+        if run is not None and run.status in ("parked", "refused"):
+            return None  # R-M12: nothing of it is decided in this batch (a parked start is re-folded)
         return run.master_link if run else started.get(run_id)
 
     for rec in records:
@@ -127,11 +131,13 @@ def needs(
         if type(msg) is DeviceObserved:  # nearly every record (exact type: cheaper than a match)
             if (link := link_of(msg.sync_run_id)) is not None:
                 add_wanted(n, link, msg.device)
+                n.seen_before.setdefault(msg.sync_run_id, set()).add(msg.device.mdm_device_id)
             continue
         match msg:
             case DeviceObserved():
                 if (link := link_of(msg.sync_run_id)) is not None:
                     add_wanted(n, link, msg.device)
+                    n.seen_before.setdefault(msg.sync_run_id, set()).add(msg.device.mdm_device_id)
             case CreateDevice() | UpdateDevice():
                 n.device_ids.add(msg.device_id)
                 if (key := normalise(msg.fields.asset_number)) is not None:
@@ -158,7 +164,7 @@ def needs(
             case UnlinkMasterLink():
                 pass  # never folded: pipeline.unlink loads the link's devices chunk by chunk
             case MasterLinkChanged():
-                pass  # R-M12: implemented by the ordering work
+                pass  # never folded: pipeline.link_changed (R-M12) applies it between two segments
             case _:
                 assert_never(msg)
     return out
@@ -199,8 +205,11 @@ class Fold:
         self.topic = topics.named(topics.CHANGES, prefix)
         self.planner = Planner(self.fx, self.topic)
         self.forks: dict[uuid.UUID, Ledger] = {}  # a dry run's own view of the ledger
+        self.records: list[Record] = []
+        self.names: dict[uuid.UUID, dict[str, set[str]]] = {}  # R-M15: per run, name -> MDM ids
 
     def run(self, records: list[Record]) -> Effects:
+        self.records = records
         for rec in records:
             self.handle(rec)
         self.planner.flush_all()
@@ -216,7 +225,7 @@ class Fold:
             case DeviceObserved():
                 self._device_observed(rec, msg)
             case SyncRunStarted():
-                self._run_started(msg)
+                self._run_started(rec, msg)
             case SyncRunCompleted() | SyncRunFailed():
                 self._run_finished(rec, msg)
             case CreateDevice():
@@ -237,7 +246,8 @@ class Fold:
                 # takes every unlink out of the records before they are folded.
                 raise AssertionError(f"an unlink reached the fold: {msg.event_id}")
             case MasterLinkChanged():
-                pass  # R-M12: implemented by the ordering work
+                # R-M12: `segments` takes it out of the records too (pipeline.link_changed).
+                raise AssertionError(f"a master-link change reached the fold: {msg.event_id}")
             case _:
                 assert_never(msg)
 
@@ -259,8 +269,10 @@ class Fold:
 
     # --- runs ----------------------------------------------------------------------------------
 
-    def _run_started(self, msg: SyncRunStarted) -> None:
-        if msg.sync_run_id in self.runs:  # a connector retrying its start message: nothing new
+    def _run_started(self, rec: Record, msg: SyncRunStarted) -> None:
+        known = self.runs.get(msg.sync_run_id)
+        if known is not None and known.status != "parked":
+            self._attempt(known, msg)
             return
         run = RunState(
             sync_run_id=msg.sync_run_id,
@@ -270,9 +282,73 @@ class Fold:
             status="running",
             counts=SyncRunCounts().model_dump(),
             started_at=msg.occurred_at,
+            attempt_id=msg.attempt_id,
         )
         self.runs[msg.sync_run_id] = self.fx.runs[msg.sync_run_id] = run
+        current = self.state.links.get((msg.tenant_id, msg.master_link.integration_id))
+        verdict = run_verdict(current, msg.master_link.generation)
+        if verdict == "park":  # R-M12: its MasterLinkChanged has not been applied yet
+            run.status = "parked"
+            self._park(rec, run)
+            log.info("sync_run.parked", sync_run_id=str(run.sync_run_id), generation=run.generation)
+            return
+        if verdict == "refuse":  # R-M12: of a removed or superseded generation; it does nothing
+            assert current is not None
+            run.status, run.finished_at = "refused", msg.occurred_at
+            run.error = f"refused: the run is of generation {run.generation}, {current.why()}"
+            log.warning("sync_run.refused", sync_run_id=str(run.sync_run_id), reason=run.error)
         self.fx.publish(self.topic, run.summary(event_id(msg, "summary"), msg.occurred_at))
+
+    def _attempt(self, run: RunState, msg: SyncRunStarted) -> None:
+        """R-M13: the start of a run already known. The same attempt again (a retried message) is
+        nothing new; a new attempt of a running run is a restarted pull: what the run saw is kept
+        and each device is still counted once; a new attempt of a finished run is a request
+        redelivered after completion: recorded and ignored as a whole, the run never reopens."""
+        if msg.attempt_id is None or msg.attempt_id == run.attempt_id:
+            return
+        if run.status == "running":
+            run.attempt_id, run.attempts, run.attempt_seen = msg.attempt_id, run.attempts + 1, 0
+            log.info("sync_run.attempt_restarted", sync_run_id=str(run.sync_run_id), attempts=run.attempts)
+        elif str(msg.attempt_id) not in run.ignored_attempts:
+            run.ignored_attempts.append(str(msg.attempt_id))
+            log.warning(
+                "sync_run.attempt_ignored",
+                sync_run_id=str(run.sync_run_id),
+                status=run.status,
+                attempt_id=str(msg.attempt_id),
+            )
+        else:
+            return
+        self.fx.runs[run.sync_run_id] = run
+
+    def _park(self, rec: Record, run: RunState) -> None:
+        self.fx.runs[run.sync_run_id] = run
+        self.fx.parked.append(Parked(run.tenant_id, run.integration_id, run.generation, run.sync_run_id, rec))
+
+    def _stale(self, run: RunState, attempt_id: uuid.UUID | None) -> bool:
+        """A record of an attempt that no longer counts: the run was refused (R-M12), or the
+        record belongs to an attempt ignored or superseded (R-M13). Dropped, never dead-lettered."""
+        if run.status == "refused":
+            return True
+        if attempt_id is None or run.attempt_id is None:
+            return False
+        return str(attempt_id) in run.ignored_attempts or (
+            run.status != "running" and attempt_id != run.attempt_id
+        )
+
+    def _shared_by(self, run: RunState, key: str | None) -> int:
+        """R-M15: how many MDM devices of the run, in this batch, carry the device name `key`."""
+        if key is None:
+            return 1
+        names = self.names.get(run.sync_run_id)
+        if names is None:
+            names = self.names[run.sync_run_id] = {}
+            for rec in self.records:
+                m = rec.message
+                if type(m) is DeviceObserved and m.sync_run_id == run.sync_run_id:
+                    if (k := match_key(m.device.device_name)) is not None:
+                        names.setdefault(k, set()).add(m.device.mdm_device_id)
+        return max(1, len(names.get(key, ())))
 
     def _dead_letter(self, rec: Record, error: str) -> None:
         log.warning("record.dead_lettered", topic=rec.topic, offset=rec.offset, error=error)
@@ -282,21 +358,42 @@ class Fold:
 
     def _device_observed(self, rec: Record, msg: DeviceObserved) -> None:
         run = self.runs.get(msg.sync_run_id)
+        if run is not None and run.status == "parked":
+            self._park(rec, run)
+            return
+        if run is not None and self._stale(run, msg.attempt_id):
+            return
         if run is None or run.status != "running":
             state = "unknown" if run is None else run.status
             self._dead_letter(rec, f"device observed for a sync run that is {state}: {msg.sync_run_id}")
             return
         self.fx.runs[run.sync_run_id] = run
-        run.counts["seen"] += 1
+        run.attempt_seen += 1
         ledger = self._view(run) if run.dry_run else self.ledger(run.tenant_id)
         link, mdm_id = run.master_link, msg.device.mdm_device_id
-        new_id = uuid.uuid5(NS, f"device:{msg.event_id}")
-        outcome = decide_observation(ledger, link, run.sync_run_id, msg.device, msg.occurred_at, new_id)
-        run.counts[_COUNTED.get(type(outcome), "unchanged")] += 1  # ignored counts as unchanged
         seen = self.fx.seen.get(run.sync_run_id)
         if seen is None:
             seen = self.fx.seen[run.sync_run_id] = Seen(run.sync_run_id, msg.occurred_at)
-        seen.mdm_device_ids.append(mdm_id)
+        before = self.state.seen_before.get(run.sync_run_id, set())
+        first = mdm_id not in before  # R-M13: each MDM device of the run is counted once
+        if first:
+            before.add(mdm_id)
+            self.state.seen_before[run.sync_run_id] = before
+            seen.mdm_device_ids.append(mdm_id)
+            run.counts["seen"] += 1
+            if msg.warnings:  # R-M14: kept, with the fields the MDM sent malformed emptied
+                run.counts["warnings"] += 1
+                room = ISSUES_KEPT - len(run.issues)
+                run.issues += msg.warnings[:room]
+        new_id = uuid.uuid5(NS, f"device:{msg.event_id}")
+        shared = 1
+        if link.matching_key.mdm == "device_name":
+            shared = self._shared_by(run, match_key(msg.device.device_name))
+        outcome = decide_observation(
+            ledger, link, run.sync_run_id, msg.device, msg.occurred_at, new_id, shared_by=shared
+        )
+        if first:
+            run.counts[_COUNTED.get(type(outcome), "unchanged")] += 1  # ignored counts as unchanged
         if msg.occurred_at > seen.seen_at:
             seen.seen_at = msg.occurred_at
         if isinstance(outcome, Conflict) and outcome.rule == "bound_to_other_mdm_device":
@@ -363,16 +460,27 @@ class Fold:
         if run is None:
             self._dead_letter(rec, f"sync run {msg.sync_run_id} finished but never started")
             return
+        if run.status == "parked":
+            self._park(rec, run)
+            return
         if run.status != "running":  # already finished: a redelivered or repeated end message
+            return
+        if msg.attempt_id is not None and run.attempt_id is not None and msg.attempt_id != run.attempt_id:
+            # R-M13: the end of an attempt that a newer one replaced: the newer one ends the run.
+            log.warning("sync_run.stale_attempt_end", sync_run_id=str(run.sync_run_id))
             return
         run.finished_at = msg.occurred_at
         if isinstance(msg, SyncRunCompleted):
             run.status = "completed"
             run.reported_total = msg.reported_total
-            if msg.devices_observed != run.counts["seen"]:
-                # Devices are published before the end message on the same partition, so a gap means
-                # some were dead-lettered: count them as errors rather than hide them.
-                run.counts["errors"] += abs(msg.devices_observed - run.counts["seen"])
+            run.counts["skipped"] = msg.devices_skipped
+            # R-M14: skipped records first (they decide whether anyone may be marked missing).
+            run.issues = [*msg.skipped, *run.issues][:ISSUES_KEPT]
+            if msg.devices_observed != run.attempt_seen:
+                # Devices are published before the end message on the same partition, so a gap
+                # means some of THIS attempt's records were dead-lettered (R-M13: an earlier
+                # attempt's devices are not this attempt's): count them as errors, never hide them.
+                run.counts["errors"] += abs(msg.devices_observed - run.attempt_seen)
             self._run_end(run, msg)
         else:
             run.status = "failed"  # R-M10: a failed run marks nothing missing
@@ -405,6 +513,7 @@ class Fold:
             seen_records=end.seen_records,
             skipped=msg.devices_skipped,
             errors=run.counts["errors"],
+            reported_total=msg.reported_total,
         )
         decision = decide_run_end(
             ledger,
@@ -417,7 +526,7 @@ class Fold:
         )
         run.counts["missing"] = decision.unseen
         if decision.partial is not None:
-            run.error = decision.partial + "; no device was marked missing (R-M10)"
+            run.error = decision.partial + "; no device was marked missing (R-M10, R-M14)"
             log.warning("sync_run.partial", sync_run_id=str(run.sync_run_id), reason=decision.partial)
         if run.dry_run:
             self.planner.run_end(run, decision)

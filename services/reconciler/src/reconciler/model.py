@@ -11,26 +11,30 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from ledger_contracts import (
     CommandMessage,
     Event,
     LedgerDevice,
     MasterLinkSettings,
+    RecordIssue,
     SnapshotMessage,
     SyncRunCounts,
     SyncRunSummary,
     codec,
 )
 
-from .core import BindingKey, ConflictRecord, Ledger, RunEnd
+from .core import BindingKey, ConflictRecord, Ledger, LinkGeneration, RunEnd
 
 # Every message the reconciler consumes: `mdm.snapshots.v1` and `ledger.commands.v1`. The handler
 # tables (handlers.py) match on it and end in `assert_never`: a message type added to either union
 # and not handled there fails the type check.
 Message: TypeAlias = SnapshotMessage | CommandMessage
-RunStatus: TypeAlias = Literal["running", "completed", "failed", "refused"]
+# "parked" (R-M12) is the reconciler's own: a run of a generation whose command has not arrived yet.
+# It is never published; its records wait in `reconciler.parked`.
+RunStatus: TypeAlias = Literal["running", "completed", "failed", "refused", "parked"]
+ISSUES_KEPT = 1000  # R-M14: a summary lists the first 1,000 warnings and skipped records
 
 NS = uuid.UUID("6d1f3a52-1c44-4c1b-9a0e-0a8f3e7d2b10")
 
@@ -62,12 +66,44 @@ class RunState:
     reported_total: int | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    # R-M13: the attempt that is (or was last) pulling the run, how many attempts started, how many
+    # DeviceObserved the current attempt delivered (its own count, duplicates of earlier attempts
+    # included: compared with the connector's `devices_observed`), and attempts ignored because
+    # they started after the run had finished (a redelivered request).
+    attempt_id: uuid.UUID | None = None
+    attempts: int = 1
+    attempt_seen: int = 0
+    ignored_attempts: list[str] = field(default_factory=list)
+    issues: list[RecordIssue] = field(default_factory=list)  # R-M14: the first 1,000
 
     @property
     def integration_id(self) -> str:
         return self.master_link.integration_id
 
+    @property
+    def generation(self) -> int:
+        return self.master_link.generation
+
+    def progress(self) -> dict[str, object]:
+        """What is stored beside the counts (column `progress`)."""
+        return {
+            "attempt_id": str(self.attempt_id) if self.attempt_id else None,
+            "attempts": self.attempts,
+            "attempt_seen": self.attempt_seen,
+            "ignored_attempts": self.ignored_attempts,
+            "issues": [i.model_dump(mode="json") for i in self.issues],
+        }
+
+    def restore(self, progress: dict[str, Any]) -> None:
+        attempt = progress.get("attempt_id")
+        self.attempt_id = uuid.UUID(attempt) if attempt else None
+        self.attempts = int(progress.get("attempts", 1))
+        self.attempt_seen = int(progress.get("attempt_seen", 0))
+        self.ignored_attempts = list(progress.get("ignored_attempts", []))
+        self.issues = [RecordIssue.model_validate(i) for i in progress.get("issues", [])]
+
     def summary(self, event_id: uuid.UUID, at: datetime) -> SyncRunSummary:
+        assert self.status != "parked", "a parked run is never published"
         return SyncRunSummary(
             event_id=event_id,
             occurred_at=at,
@@ -82,6 +118,8 @@ class RunState:
             started_at=self.started_at,
             finished_at=self.finished_at,
             error=self.error,
+            generation=self.generation,
+            issues=tuple(self.issues[:ISSUES_KEPT]),
         )
 
 
@@ -105,6 +143,8 @@ class Needs:
     observed: dict[BindingKey, Wanted] = field(default_factory=dict)
     conflicts: dict[uuid.UUID, ConflictRecord] = field(default_factory=dict)  # named by commands
     ends: dict[uuid.UUID, str] = field(default_factory=dict)  # completing run -> its integration
+    # R-M13: per run, the MDM ids of the batch: which of them an earlier batch of the run already saw
+    seen_before: dict[uuid.UUID, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,6 +153,8 @@ class State:
 
     ledgers: dict[str, Ledger] = field(default_factory=dict)
     ends: dict[uuid.UUID, RunEnd] = field(default_factory=dict)
+    seen_before: dict[uuid.UUID, set[str]] = field(default_factory=dict)  # R-M13, per run
+    links: dict[tuple[str, str], LinkGeneration] = field(default_factory=dict)  # R-M12
 
 
 @dataclass
@@ -125,6 +167,17 @@ class Seen:
     seen_at: datetime  # the latest report in the batch: "last seen" is known to the batch
     mdm_device_ids: list[str] = field(default_factory=list)
     reenroll: list[tuple[str, uuid.UUID]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Parked:
+    """R-M12: a record of a run whose generation is newer than the link's current one."""
+
+    tenant_id: str
+    integration_id: str
+    generation: int
+    sync_run_id: uuid.UUID
+    record: Record
 
 
 @dataclass
@@ -141,6 +194,10 @@ class Effects:
     prune_seen: list[tuple[str, str, uuid.UUID]] = field(default_factory=list)
     drop_seen: set[uuid.UUID] = field(default_factory=set)  # a dry run's, once it ended
     outbox: list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+    links: dict[tuple[str, str], LinkGeneration] = field(default_factory=dict)  # R-M12: new current
+    parked: list[Parked] = field(default_factory=list)  # R-M12: records waiting for their generation
+    # R-S7: (tenant, integration, MDM id) -> the device an unlink kept
+    former: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
 
     def publish(self, topic: str, event: Event) -> None:
         key, value = codec.encode(event)

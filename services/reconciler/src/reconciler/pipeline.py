@@ -1,9 +1,11 @@
 """One batch from records to stored effects, over any store: PostgreSQL in the service, memory in
 the scenario corpus and the property tests. Load -> fold (pure) -> write; nothing else.
 
-An `UnlinkMasterLink` splits the batch: what comes before it is folded and written, the unlink
-runs chunk by chunk, then the rest is loaded afresh and folded. All of it in the caller's one
-transaction, so the batch still commits (with its offsets) or not at all.
+An `UnlinkMasterLink` or a `MasterLinkChanged` splits the batch: what comes before it is folded
+and written, the command is applied (an unlink chunk by chunk), the runs it was waiting for are
+released (R-M12: parked records re-folded in their original order), then the rest is loaded
+afresh and folded. All of it in the caller's one transaction, so the batch still commits (with its
+offsets) or not at all.
 """
 
 from __future__ import annotations
@@ -13,12 +15,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ledger_contracts import LedgerDevice, UnlinkMasterLink
+import structlog
 
-from .core import ConflictRecord
+from ledger_contracts import (
+    CommandRejected,
+    LedgerDevice,
+    MasterLinkChanged,
+    SyncRunStarted,
+    UnlinkMasterLink,
+    topics,
+)
+
+from .core import ConflictRecord, LinkGeneration, command_verdict
 from .handlers import fold, needs, references
-from .model import Effects, Needs, Record, RunState, State
-from .unlink import CHUNK, unlink_devices, unlink_started
+from .model import Effects, Needs, Record, RunState, State, event_id
+from .unlink import CHUNK, supersede_runs, unlink_devices, unlink_started
+
+log = structlog.get_logger(__name__)
+LinkKey = tuple[str, str]  # (tenant, integration)
 
 
 class Store(Protocol):
@@ -29,12 +43,18 @@ class Store(Protocol):
     async def open_conflicts(self, tenant_id: str, integration_id: str) -> list[ConflictRecord]: ...
     async def bound_devices(self, tenant_id: str, integration_id: str, limit: int) -> list[LedgerDevice]: ...
     async def write(self, fx: Effects) -> None: ...
+    # R-M12: the current generation of each (tenant, integration), and the records parked for one.
+    async def load_links(self, keys: set[LinkKey]) -> dict[LinkKey, LinkGeneration]: ...
+    async def take_parked(self, tenant_id: str, integration_id: str, up_to: int) -> list[Record]: ...
 
 
-def segments(records: list[Record]) -> Iterator[list[Record] | UnlinkMasterLink]:
+Command = UnlinkMasterLink | MasterLinkChanged
+
+
+def segments(records: list[Record]) -> Iterator[list[Record] | Command]:
     part: list[Record] = []
     for rec in records:
-        if type(rec.message) is UnlinkMasterLink:
+        if type(rec.message) is UnlinkMasterLink or type(rec.message) is MasterLinkChanged:
             if part:
                 yield part
             part = []
@@ -61,25 +81,105 @@ async def process(store: Store, records: list[Record], prefix: str) -> Written:
     for part in segments(records):
         if isinstance(part, UnlinkMasterLink):
             await unlink(store, part, prefix, written)
-            continue
-        run_ids, conflict_ids = references(part)
-        runs = await store.load_runs(run_ids)
-        conflicts = await store.load_conflicts(conflict_ids)
-        state = await store.load_state(needs(part, runs, conflicts))
-        fx = fold(part, state, runs, prefix)
-        await store.write(fx)
-        written.add(fx)
+        elif isinstance(part, MasterLinkChanged):
+            await link_changed(store, part, prefix, written)
+        else:
+            await fold_part(store, part, prefix, written)
     return written
+
+
+async def fold_part(store: Store, part: list[Record], prefix: str, written: Written) -> None:
+    run_ids, conflict_ids = references(part)
+    runs = await store.load_runs(run_ids)
+    conflicts = await store.load_conflicts(conflict_ids)
+    state = await store.load_state(needs(part, runs, conflicts))
+    starts = {
+        (r.message.tenant_id, r.message.master_link.integration_id)
+        for r in part
+        if type(r.message) is SyncRunStarted and r.message.master_link.generation > 0
+    }
+    state.links = await store.load_links(starts) if starts else {}
+    fx = fold(part, state, runs, prefix)
+    await store.write(fx)
+    written.add(fx)
+
+
+async def link_changed(store: Store, command: MasterLinkChanged, prefix: str, written: Written) -> None:
+    """R-M12: a link created or its settings changed: the new generation becomes current, runs of
+    older generations still streaming are refused, and runs parked for it are applied now."""
+    link = command.master_link
+    key = (command.tenant_id, link.integration_id)
+    if link.generation == 0:  # a producer that predates R-M12: nothing to order
+        return
+    current = (await store.load_links({key})).get(key)
+    verdict = command_verdict(current, link.generation, command.change)
+    if verdict != "apply":  # a redelivery, or older than what was applied: nothing changes
+        log.info("master_link.change_ignored", generation=link.generation, verdict=verdict)
+        return
+    new = LinkGeneration(
+        command.tenant_id,
+        link.integration_id,
+        link.master_link_id,
+        link.generation,
+        command.change,
+        command.occurred_at,
+    )
+    fx = supersede_runs(command, await store.running_runs(*key), new, prefix)
+    fx.links[key] = new
+    await store.write(fx)
+    written.add(fx)
+    await release(store, new, prefix, written)
+
+
+async def release(store: Store, current: LinkGeneration, prefix: str, written: Written) -> None:
+    """R-M12: the records parked for generations up to the current one, folded in their original
+    order: those of the current generation run, older ones are refused by the fold."""
+    parked = await store.take_parked(current.tenant_id, current.integration_id, current.generation)
+    if parked:
+        log.info("sync_run.released", records=len(parked), generation=current.generation)
+        await fold_part(store, parked, prefix, written)
 
 
 async def unlink(store: Store, command: UnlinkMasterLink, prefix: str, written: Written) -> None:
     tenant, integration = command.tenant_id, command.integration_id
+    key = (tenant, integration)
+    new: LinkGeneration | None = None
+    if command.generation > 0:  # R-M12 (generation 0: a legacy producer, applied as it comes)
+        current = (await store.load_links({key})).get(key)
+        verdict = command_verdict(current, command.generation, "unlinked")
+        if verdict == "duplicate":
+            return
+        if verdict == "refuse":  # an unlink older than the link it would hit (say, a re-link)
+            assert current is not None
+            fx = Effects()
+            reason = f"unlink of generation {command.generation} refused: {current.why()}"
+            log.warning("unlink.refused", command_id=str(command.event_id), reason=reason)
+            fx.publish(
+                topics.named(topics.CHANGES, prefix),
+                CommandRejected(
+                    event_id=event_id(command, "rejected"),
+                    occurred_at=command.occurred_at,
+                    tenant_id=tenant,
+                    command_id=command.event_id,
+                    code="superseded",
+                    message=reason,
+                ),
+            )
+            await store.write(fx)
+            written.add(fx)
+            return
+        new = LinkGeneration(
+            tenant, integration, command.master_link_id, command.generation, "unlinked", command.occurred_at
+        )
     fx = unlink_started(
         command,
         await store.running_runs(tenant, integration),
         await store.open_conflicts(tenant, integration),
         prefix,
+        new,
     )
+    if new is not None:
+        fx.links[key] = new
     await store.write(fx)
     written.add(fx)
     done: set[uuid.UUID] = set()
@@ -92,3 +192,5 @@ async def unlink(store: Store, command: UnlinkMasterLink, prefix: str, written: 
         fx = unlink_devices(command, devices, prefix)
         await store.write(fx)
         written.add(fx)
+    if new is not None:  # runs parked for a generation the unlink superseded: refused now
+        await release(store, new, prefix, written)

@@ -7,10 +7,10 @@ loaded, so memory stays bounded by the chunk size and the whole unlink still com
 
 from __future__ import annotations
 
-from ledger_contracts import ConflictResolved, LedgerDevice, UnlinkMasterLink, topics
+from ledger_contracts import ConflictResolved, LedgerDevice, MasterLinkChanged, UnlinkMasterLink, topics
 
 from .changes import record_outcome
-from .core import ConflictRecord, Ledger, decide_unlink
+from .core import ConflictRecord, Ledger, LinkGeneration, Updated, decide_unlink
 from .model import Effects, RunState, event_id
 
 CHUNK = 5000
@@ -21,19 +21,25 @@ def unlink_started(
     running: list[RunState],
     conflicts: list[ConflictRecord],
     prefix: str,
+    generation: LinkGeneration | None = None,
 ) -> Effects:
-    """Runs of the integration still streaming are failed (their devices would re-create what the
-    unlink removes), its open conflicts end as `unlinked`, and its ignores are forgotten."""
-    fx = Effects()
+    """Runs of the integration still streaming are ended (their devices would re-create what the
+    unlink removes): refused when the unlink carries a generation (R-M12), failed when it comes from
+    a legacy producer; its open conflicts end as `unlinked`, and its ignores are forgotten."""
+    if generation is not None:
+        fx = supersede_runs(command, running, generation, prefix, every=True)
+    else:
+        fx = Effects()
+        for run in sorted(running, key=lambda r: str(r.sync_run_id)):
+            if run.status != "running":
+                continue
+            run.status, run.finished_at = "failed", command.occurred_at
+            run.error = (
+                f"the master link was removed while the run was in progress (command {command.event_id})"
+            )
+            _ended(fx, command, run, prefix)
     topic = topics.named(topics.CHANGES, prefix)
     at = command.occurred_at
-    for run in sorted(running, key=lambda r: str(r.sync_run_id)):
-        if run.status != "running":
-            continue
-        run.status, run.finished_at = "failed", at
-        run.error = f"the master link was removed while the run was in progress (command {command.event_id})"
-        fx.runs[run.sync_run_id] = run
-        fx.publish(topic, run.summary(event_id(command, "summary", run.sync_run_id), at))
     for conflict in sorted(conflicts, key=lambda c: str(c.conflict_id)):
         closed = conflict.close("unlinked", None, command.event_id, at)
         fx.conflicts[closed.conflict_id] = closed
@@ -52,11 +58,45 @@ def unlink_started(
     return fx
 
 
+def _ended(fx: Effects, command: UnlinkMasterLink | MasterLinkChanged, run: RunState, prefix: str) -> None:
+    fx.runs[run.sync_run_id] = run
+    at = command.occurred_at
+    fx.publish(
+        topics.named(topics.CHANGES, prefix), run.summary(event_id(command, "summary", run.sync_run_id), at)
+    )
+
+
+def supersede_runs(
+    command: UnlinkMasterLink | MasterLinkChanged,
+    running: list[RunState],
+    current: LinkGeneration,
+    prefix: str,
+    *,
+    every: bool = False,
+) -> Effects:
+    """R-M12: runs still streaming for an older generation are refused from here on (what they
+    applied before stays: it was applied in order); their later records are dropped. `every`: an
+    unlink refuses legacy (generation 0) runs too, since nothing may be bound to a removed link."""
+    fx = Effects()
+    for run in sorted(running, key=lambda r: str(r.sync_run_id)):
+        if run.status != "running" or not (every or 0 < run.generation < current.generation):
+            continue
+        run.status, run.finished_at = "refused", command.occurred_at
+        run.error = f"refused: the run is of generation {run.generation}, {current.why()}"
+        _ended(fx, command, run, prefix)
+    return fx
+
+
 def unlink_devices(command: UnlinkMasterLink, devices: list[LedgerDevice], prefix: str) -> Effects:
     """One chunk: each device kept as manual (R-S4) or deleted (R-S5)."""
     fx = Effects()
     topic = topics.named(topics.CHANGES, prefix)
     ledger = Ledger.of(command.tenant_id, devices)
     for device in sorted(devices, key=lambda d: str(d.device_id)):
-        record_outcome(decide_unlink(device, command, command.occurred_at), command, ledger, fx, topic)
+        outcome = decide_unlink(device, command, command.occurred_at)
+        if isinstance(outcome, Updated) and device.binding is not None:  # R-S7: kept, remembered
+            fx.former[(command.tenant_id, device.binding.integration_id, device.binding.mdm_device_id)] = (
+                device.device_id
+            )
+        record_outcome(outcome, command, ledger, fx, topic)
     return fx

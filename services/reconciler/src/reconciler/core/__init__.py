@@ -1,10 +1,11 @@
 """The reconciler's functional core: every matching and precedence rule, and no I/O (STYLE §1)."""
 
 from .conflicts import decide_resolution, settle_conflict, track_conflict
-from .decide import apply, decide_create, decide_delete, decide_observation, decide_update
+from .decide import REBOUND, apply, decide_create, decide_delete, decide_observation, decide_update
 from .keys import clean_serial, is_placeholder, match_key, normalise
 from .ledger import Ledger
 from .lifecycle import decide_run_end, decide_unlink, partial_reason
+from .ordering import LinkChange, LinkGeneration, command_verdict, run_verdict
 from .outcomes import (
     BindingKey,
     Conflict,
@@ -24,6 +25,7 @@ from .rules import PRECEDENCE, mdm_values, proposed_asset_number, resolve_field
 
 __all__ = [
     "PRECEDENCE",
+    "REBOUND",
     "BindingKey",
     "Conflict",
     "ConflictRecord",
@@ -31,6 +33,8 @@ __all__ = [
     "Deleted",
     "Ignored",
     "Ledger",
+    "LinkChange",
+    "LinkGeneration",
     "Outcome",
     "Rejected",
     "Resolved",
@@ -40,6 +44,7 @@ __all__ = [
     "Updated",
     "apply",
     "clean_serial",
+    "command_verdict",
     "decide_create",
     "decide_delete",
     "decide_observation",
@@ -54,6 +59,7 @@ __all__ = [
     "partial_reason",
     "proposed_asset_number",
     "resolve_field",
+    "run_verdict",
     "settle_conflict",
     "track_conflict",
 ]

@@ -26,9 +26,12 @@ from ledger_contracts import (
 from .keys import match_key
 from .ledger import Ledger
 from .outcomes import Conflict, ConflictRule, Created, Deleted, Ignored, Outcome, Rejected, Unchanged, Updated
-from .rules import PRECEDENCE, mdm_values, resolve_field
+from .rules import KEEP_WHEN_UNREPORTED, PRECEDENCE, mdm_key_value, mdm_values, resolve_field
 
 # --- sync: one observed MDM device ------------------------------------------------------------
+
+
+REBOUND = "re-bound: former binding remembered, R-S7"
 
 
 def decide_observation(
@@ -38,20 +41,38 @@ def decide_observation(
     observed: ObservedDevice,
     now: datetime,
     new_device_id: uuid.UUID,
+    *,
+    shared_by: int = 1,
 ) -> Outcome:
-    """R-M2–R-M5, R-M9: find the ledger device of `observed`, then create, update or refuse."""
+    """R-M2–R-M5, R-M9: find the ledger device of `observed`, then create, update or refuse.
+
+    Order: the binding (R-M4), then a binding an unlink kept in memory (R-S7), then a person's
+    ignore (R-M9), then the matching key. `shared_by` is how many MDM devices of the run carry
+    this key (R-M15: a device name shared by several MDM devices matches nothing, it conflicts)."""
     provenance = Provenance(actor="sync", integration_id=link.integration_id, sync_run_id=sync_run_id)
     bound = ledger.bound_to(link.integration_id, observed.mdm_device_id)
     if bound is not None:  # R-M4: the binding wins over any key
         return update_from_mdm(ledger, link, bound, observed, now, provenance, bind=False)
+    former = ledger.former_of(link.integration_id, observed.mdm_device_id)
+    if former is not None:  # R-S7: kept by an unlink, bound back before any key is tried
+        return update_from_mdm(ledger, link, former, observed, now, provenance, bind=True, rebound=True)
     if (link.integration_id, observed.mdm_device_id) in ledger.ignored:  # a person said so (R-M9)
         return Ignored(observed)
 
-    key_value = observed.serial_number if link.matching_key.mdm == "serial_number" else observed.uuid
+    key_value = mdm_key_value(link.matching_key.mdm, observed)
     key = match_key(key_value)  # R-M5: empty and placeholder keys match nothing
     candidates = ledger.candidates(link.matching_key.ledger, key) if key else []
     if not candidates:  # R-M3
         return create_from_mdm(ledger, link, observed, now, provenance, new_device_id)
+    if shared_by > 1:  # R-M15: which of the MDM devices is the ledger's one? Never a guess (R-M9)
+        return Conflict(
+            "ambiguous_match",
+            link.integration_id,
+            observed,
+            tuple(c.device_id for c in candidates),
+            f"{link.matching_key.mdm} {key_value!r} is shared by {shared_by} MDM devices of the run; "
+            f"it matches {len(candidates)} ledger device(s) by {link.matching_key.ledger}",
+        )
     if len(candidates) > 1:
         return Conflict(
             "ambiguous_match",
@@ -153,8 +174,10 @@ def update_from_mdm(
     *,
     bind: bool,
     seen_at: datetime | None = None,
+    rebound: bool = False,
 ) -> Updated | Unchanged:
-    """R-M2: precedence field by field; `bind` makes the device bound to this MDM device."""
+    """R-M2: precedence field by field; `bind` makes the device bound to this MDM device; `rebound`
+    says in its history that the binding is one an unlink remembered (R-S7)."""
     values = mdm_values(observed, link.asset_number_source)
     update: dict[str, object] = {}
     changes: list[FieldChange] = []
@@ -163,7 +186,7 @@ def update_from_mdm(
         proposed = values[name]
         if name == "asset_number" and proposed and not current:
             proposed = ledger.unique_asset_number(proposed, device.device_id)
-        new = resolve_field(precedence, current, proposed)
+        new = resolve_field(precedence, current, proposed, keep_when_unreported=name in KEEP_WHEN_UNREPORTED)
         if new != current:
             update[name] = new
             changes.append(_change(name, current, new, precedence))
@@ -182,6 +205,8 @@ def update_from_mdm(
         changes.append(
             FieldChange(field="binding", before=previous, after=observed.mdm_device_id, rule="binding")
         )
+        if rebound:
+            changes.append(FieldChange(field="rebound", before=None, after=REBOUND, rule="binding"))
     if device.source != link.mdm_kind:
         update["source"] = link.mdm_kind
         changes.append(FieldChange(field="source", before=device.source, after=link.mdm_kind, rule="binding"))
@@ -296,7 +321,7 @@ def decide_delete(ledger: Ledger, command: DeleteDevice) -> Deleted | Rejected:
     device = ledger.devices.get(command.device_id)
     if device is None:
         return Rejected(command.event_id, command.device_id, "not_found", "no such device")
-    if device.binding is not None:  # R-S6
+    if device.binding is not None and not device.missing_from_mdm:  # R-S6; R-S8: a retired one may go
         return Rejected(
             command.event_id,
             command.device_id,

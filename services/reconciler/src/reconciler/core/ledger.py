@@ -34,6 +34,8 @@ class Ledger:
     conflicts: dict[BindingKey, ConflictRecord] = field(default_factory=dict)
     conflicts_by_id: dict[uuid.UUID, ConflictRecord] = field(default_factory=dict)
     ignored: set[BindingKey] = field(default_factory=set)  # MDM devices a person chose to leave out
+    # R-S7: bindings an unlink (keep) removed, remembered: (integration, MDM id) -> the kept device.
+    former: dict[BindingKey, uuid.UUID] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tenant_id: str, devices: Iterable[LedgerDevice]) -> Ledger:
@@ -82,11 +84,18 @@ class Ledger:
             dict(self.conflicts),
             dict(self.conflicts_by_id),
             set(self.ignored),
+            dict(self.former),
         )
 
     def bound_to(self, integration_id: str, mdm_device_id: str) -> LedgerDevice | None:
         device_id = self.by_binding.get((integration_id, mdm_device_id))
         return self.devices[device_id] if device_id else None
+
+    def former_of(self, integration_id: str, mdm_device_id: str) -> LedgerDevice | None:
+        """R-S7: the device an unlink kept from this MDM device, if it still exists and is unbound."""
+        device_id = self.former.get((integration_id, mdm_device_id))
+        device = self.devices.get(device_id) if device_id else None
+        return device if device is not None and device.binding is None else None
 
     def candidates(self, ledger_key: LedgerMatchKey, key: str) -> list[LedgerDevice]:
         """Devices whose `ledger_key` field matches `key` (already normalised), in a stable order."""

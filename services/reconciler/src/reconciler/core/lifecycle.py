@@ -26,12 +26,24 @@ from .ledger import Ledger
 from .outcomes import ConflictRecord, Deleted, RunEnd, RunEndDecision, Updated
 
 
-def partial_reason(*, seen: int, seen_records: int, skipped: int, errors: int) -> str | None:
-    """Why a completed run cannot vouch that an unreported device is gone (R-M10: mark nothing)."""
+def partial_reason(
+    *, seen: int, seen_records: int, skipped: int, errors: int, reported_total: int | None = None
+) -> str | None:
+    """Why a completed run cannot vouch that an unreported device is gone (R-M10, R-M14: mark
+    nothing). `seen` counts each MDM device of the run once (R-M13). A skipped record has no usable
+    id, so any bound device could be the one skipped: with skips nobody is marked."""
     if skipped:
-        return f"partial run: the connector skipped {skipped} unreadable device records"
+        return (
+            f"partial run: the connector skipped {skipped} records without a usable id, "
+            "so no device can be known to be gone (R-M14)"
+        )
     if errors:
         return f"partial run: {errors} device records were not processed (dead-lettered)"
+    if reported_total is not None and seen + skipped < reported_total:
+        return (
+            f"partial run: the MDM reported {reported_total} devices, the run saw {seen} "
+            f"and skipped {skipped} (R-M14)"
+        )
     if seen_records < seen:
         return "partial run: the record of the devices this run saw was lost (database restart)"
     return None

@@ -15,11 +15,11 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice
+from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice, codec
 
-from ...core import ConflictRecord, Ledger, RunEnd
+from ...core import ConflictRecord, Ledger, LinkGeneration, RunEnd
 from ...handlers import add_wanted
-from ...model import Effects, Needs, RunState, State
+from ...model import Effects, Needs, Record, RunState, State
 from .connection import Connection
 from .writes import write_effects
 
@@ -36,7 +36,7 @@ async def lock_tenants(conn: Connection, tenant_ids: Iterable[str]) -> None:
 
 
 def _run(r: asyncpg.Record) -> RunState:
-    return RunState(
+    run = RunState(
         sync_run_id=r["sync_run_id"],
         tenant_id=r["tenant_id"],
         master_link=MasterLinkSettings.model_validate_json(r["master_link"]),
@@ -48,6 +48,8 @@ def _run(r: asyncpg.Record) -> RunState:
         finished_at=r["finished_at"],
         error=r["error"],
     )
+    run.restore(json.loads(r["progress"]))
+    return run
 
 
 def conflict_record(r: asyncpg.Record) -> ConflictRecord | None:
@@ -122,6 +124,18 @@ FROM reconciler.run_seen s JOIN reconciler.sync_runs r ON r.sync_run_id = s.sync
 WHERE r.tenant_id = $1 AND r.integration_id = $2 AND NOT r.dry_run AND m = ANY($3::text[])
 GROUP BY m
 """
+# R-M13: which MDM ids of this batch an earlier batch of the run already reported.
+_SEEN_BEFORE = """
+SELECT DISTINCT m FROM reconciler.run_seen, unnest(mdm_device_ids) AS m
+WHERE sync_run_id = $1 AND m = ANY($2::text[])
+"""
+# R-S7: kept devices an unlink remembers for MDM devices that are not bound.
+_LOAD_FORMER = """
+SELECT f.integration_id, f.mdm_device_id, d.device_id, d.doc
+FROM unnest($2::text[], $3::text[]) AS k(i, m)
+JOIN reconciler.former_bindings f ON f.tenant_id = $1 AND f.integration_id = k.i AND f.mdm_device_id = k.m
+JOIN reconciler.devices d ON d.device_id = f.device_id
+"""
 _RUN_SEEN = """
 SELECT coalesce(sum(cardinality(mdm_device_ids)), 0)::int FROM reconciler.run_seen WHERE sync_run_id = $1
 """
@@ -153,6 +167,43 @@ class PgStore:
             "SELECT * FROM reconciler.conflicts WHERE conflict_id = ANY($1::uuid[])", list(conflict_ids)
         )
         return {c.conflict_id: c for r in rows if (c := conflict_record(r)) is not None}
+
+    async def load_links(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], LinkGeneration]:
+        rows = await self.conn.fetch(
+            "SELECT l.* FROM unnest($1::text[], $2::text[]) AS k(t, i) JOIN reconciler.link_generations l "
+            "ON l.tenant_id = k.t AND l.integration_id = k.i",
+            [t for t, _ in keys],
+            [i for _, i in keys],
+        )
+        return {
+            (r["tenant_id"], r["integration_id"]): LinkGeneration(
+                r["tenant_id"],
+                r["integration_id"],
+                r["master_link_id"],
+                r["generation"],
+                r["change"],
+                r["changed_at"],
+            )
+            for r in rows
+        }
+
+    async def take_parked(self, tenant_id: str, integration_id: str, up_to: int) -> list[Record]:
+        rows = await self.conn.fetch(
+            "DELETE FROM reconciler.parked WHERE tenant_id = $1 AND integration_id = $2 AND generation <= $3 "
+            "RETURNING seq, topic, partition, record_offset, message",
+            tenant_id,
+            integration_id,
+            up_to,
+        )
+        return [
+            Record(
+                r["topic"],
+                r["partition"],
+                r["record_offset"],
+                codec.decode(codec.snapshot_adapter, r["message"]),
+            )
+            for r in sorted(rows, key=lambda r: r["seq"])
+        ]
 
     async def running_runs(self, tenant_id: str, integration_id: str) -> list[RunState]:
         rows = await self.conn.fetch(
@@ -201,6 +252,9 @@ class PgStore:
                     [b[1] for b in bindings],
                 ),
             )
+            for run_id, ids in n.seen_before.items():
+                rows = await self.conn.fetch(_SEEN_BEFORE, run_id, list(ids))
+                state.seen_before[run_id] = {r["m"] for r in rows}
             unbound = [b for b in bindings if ledger.bound_to(*b) is None]
             for run_id, integration in n.ends.items():
                 end = await self._run_end(ledger, tenant, integration, run_id)
@@ -218,6 +272,10 @@ class PgStore:
         """Open conflicts, ignores, keys and R-J3 chains: only for devices not found by binding."""
         if unbound:
             keys = ([i for i, _ in unbound], [m for _, m in unbound])
+            former = await self.conn.fetch(_LOAD_FORMER, tenant, *keys)
+            _add(ledger, former)
+            for r in former:
+                ledger.former[(r["integration_id"], r["mdm_device_id"])] = r["device_id"]
             for r in await self.conn.fetch(_LOAD_UNBOUND_STATE, tenant, *keys):
                 if r["ignored"]:
                     ledger.ignored.add((r["key_integration"], r["key_mdm"]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ledger_contracts import LedgerDevice
+from ledger_contracts import LedgerDevice, codec
 
 from ...core import ConflictRecord, match_key, normalise
 from ...model import Effects
@@ -71,10 +71,18 @@ ON CONFLICT (conflict_id) DO UPDATE SET sync_run_id = excluded.sync_run_id, rule
 """
 _UPSERT_RUN = """
 INSERT INTO reconciler.sync_runs (sync_run_id, tenant_id, integration_id, master_link, dry_run, status,
-    counts, reported_total, started_at, finished_at, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    counts, reported_total, started_at, finished_at, error, progress)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (sync_run_id) DO UPDATE SET status = excluded.status, counts = excluded.counts,
-    reported_total = excluded.reported_total, finished_at = excluded.finished_at, error = excluded.error
+    reported_total = excluded.reported_total, finished_at = excluded.finished_at, error = excluded.error,
+    progress = excluded.progress
+"""
+_UPSERT_LINK = """
+INSERT INTO reconciler.link_generations (tenant_id, integration_id, master_link_id, generation, change,
+    changed_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (tenant_id, integration_id) DO UPDATE SET master_link_id = excluded.master_link_id,
+    generation = excluded.generation, change = excluded.change, changed_at = excluded.changed_at
 """
 # The observations of the integration's other finished runs: a complete run has superseded them.
 _PRUNE_SEEN = """
@@ -102,9 +110,43 @@ async def write_effects(conn: Connection, fx: Effects) -> None:
                     r.started_at,
                     r.finished_at,
                     r.error,
+                    json.dumps(r.progress()),
                 )
                 for r in fx.runs.values()
             ],
+        )
+    if fx.links:
+        await conn.executemany(
+            _UPSERT_LINK,
+            [
+                (g.tenant_id, g.integration_id, g.master_link_id, g.generation, g.change, g.at)
+                for g in fx.links.values()
+            ],
+        )
+    if fx.parked:
+        await conn.executemany(
+            "INSERT INTO reconciler.parked (tenant_id, integration_id, generation, sync_run_id, topic, "
+            "partition, record_offset, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [
+                (
+                    p.tenant_id,
+                    p.integration_id,
+                    p.generation,
+                    p.sync_run_id,
+                    p.record.topic,
+                    p.record.partition,
+                    p.record.offset,
+                    codec.encode(p.record.message)[1],
+                )
+                for p in fx.parked
+            ],
+        )
+    if fx.former:
+        await conn.executemany(
+            "INSERT INTO reconciler.former_bindings (tenant_id, integration_id, mdm_device_id, device_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, integration_id, mdm_device_id) "
+            "DO UPDATE SET device_id = excluded.device_id",
+            [(*key, device_id) for key, device_id in fx.former.items()],
         )
     if fx.conflicts:
         # Closed ones first: an MDM device may close one conflict and open the next in one batch,
