@@ -1,0 +1,250 @@
+"""Mutation-driven tests of the reconciler core (issue 14, `make mutation`): each pins a detail that a
+surviving mutant changed without any test noticing — the exact outcome of a manual command, the
+codes and messages a person gets back, what a dry-run fork shares with the ledger. Literal
+expected values only; no expected value is computed by the code under test."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from ledger_contracts import (
+    Binding,
+    CreateDevice,
+    DeleteDevice,
+    DeviceFieldsInput,
+    FieldChange,
+    LedgerDevice,
+    MdmOnlyFields,
+    Provenance,
+    UpdateDevice,
+)
+from reconciler.core import (
+    Created,
+    Deleted,
+    Ledger,
+    Rejected,
+    Unchanged,
+    Updated,
+    apply,
+    decide_create,
+    decide_delete,
+    decide_update,
+)
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
+NOW = datetime(2026, 11, 29, 6, tzinfo=UTC)
+DEV = uuid.UUID("00000000-0000-4000-8000-000000000001")
+OTHER = uuid.UUID("00000000-0000-4000-8000-000000000002")
+CMD = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
+
+
+def device(device_id: uuid.UUID = DEV, **fields: object) -> LedgerDevice:
+    base: dict[str, object] = {
+        "device_id": device_id,
+        "tenant_id": "acme",
+        "version": 3,
+        "source": "manual",
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    return LedgerDevice(**(base | fields))  # type: ignore[arg-type]  # test values, validated by pydantic
+
+
+def bound(device_id: uuid.UUID = DEV, **fields: object) -> LedgerDevice:
+    binding = Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-77")
+    return device(
+        device_id, source="intune", binding=binding, mdm=MdmOnlyFields(device_name="PC-77"), **fields
+    )
+
+
+def update(**fields: object) -> UpdateDevice:
+    return UpdateDevice(event_id=CMD, tenant_id="acme", device_id=DEV, fields=DeviceFieldsInput(**fields))  # type: ignore[arg-type]
+
+
+def manual_provenance() -> Provenance:
+    return Provenance(actor="manual", command_id=CMD)
+
+
+# --- decide_update ---------------------------------------------------------------------------------
+
+
+def test_updating_an_unknown_device_is_rejected_with_its_id_code_and_message() -> None:
+    out = decide_update(Ledger.of("acme", []), update(model="X1"), NOW)
+    assert out == Rejected(CMD, DEV, "not_found", "no such device")
+
+
+def test_an_update_to_another_devices_asset_number_is_rejected_verbatim() -> None:
+    ledger = Ledger.of("acme", [device(asset_number="A-1"), device(OTHER, asset_number="A-2")])
+    out = decide_update(ledger, update(asset_number=" a-2 "), NOW)
+    assert out == Rejected(CMD, DEV, "asset_number_taken", "asset number 'a-2' belongs to another device")
+
+
+def test_keeping_its_own_asset_number_in_another_spelling_is_no_clash() -> None:
+    ledger = Ledger.of("acme", [device(asset_number="A-1"), device(OTHER, asset_number="A-2")])
+    out = decide_update(ledger, update(asset_number="a-1"), NOW)
+    assert isinstance(out, Updated)
+    assert out.changes == (FieldChange(field="asset_number", before="A-1", after="a-1", rule="manual"),)
+
+
+def test_an_update_records_each_field_before_and_after_and_bumps_the_version() -> None:
+    before = device(model="Latitude 5440", notes="old", custom_fields={"cost_center": "IT", "room": "3F"})
+    out = decide_update(
+        Ledger.of("acme", [before]),
+        update(
+            model="  Latitude 7440 ",
+            notes="  ",
+            custom_fields={"cost_center": "HR", "room": None, "tag": "x"},
+        ),
+        NOW,
+    )
+    assert isinstance(out, Updated)
+    assert out.before == before
+    assert out.provenance == manual_provenance()
+    # A set: the order of a manual update's changes follows the input's key set (see the report).
+    assert set(out.changes) == {
+        FieldChange(field="model", before="Latitude 5440", after="Latitude 7440", rule="manual"),
+        FieldChange(field="notes", before="old", after=None, rule="manual"),
+        FieldChange(field="custom_fields.cost_center", before="IT", after="HR", rule="manual"),
+        FieldChange(field="custom_fields.room", before="3F", after=None, rule="manual"),
+        FieldChange(field="custom_fields.tag", before=None, after="x", rule="manual"),
+    }
+    assert len(out.changes) == 5
+    assert out.device == device(
+        version=4,
+        updated_at=NOW,
+        model="Latitude 7440",
+        notes=None,
+        custom_fields={"cost_center": "HR", "tag": "x"},
+    )
+
+
+def test_an_update_that_changes_nothing_is_unchanged() -> None:
+    before = device(model="Latitude 7440", custom_fields={"cost_center": "IT"})
+    out = decide_update(
+        Ledger.of("acme", [before]), update(model="Latitude 7440", custom_fields={"cost_center": "IT"}), NOW
+    )
+    assert out == Unchanged(before)
+
+
+def test_clearing_a_custom_field_that_is_not_set_changes_nothing() -> None:
+    before = device(custom_fields={"cost_center": "IT"})
+    out = decide_update(Ledger.of("acme", [before]), update(custom_fields={"room": None}), NOW)
+    assert out == Unchanged(before)
+
+
+def test_only_custom_fields_changed_still_bumps_the_version() -> None:
+    before = device(custom_fields={"cost_center": "IT"})
+    out = decide_update(Ledger.of("acme", [before]), update(custom_fields={"cost_center": "HR"}), NOW)
+    assert isinstance(out, Updated)
+    assert (out.device.version, out.device.updated_at, out.device.custom_fields) == (
+        4,
+        NOW,
+        {"cost_center": "HR"},
+    )
+
+
+# --- decide_delete ---------------------------------------------------------------------------------
+
+
+def test_deleting_an_unknown_device_is_rejected_with_its_id() -> None:
+    cmd = DeleteDevice(event_id=CMD, tenant_id="acme", device_id=DEV)
+    assert decide_delete(Ledger.of("acme", []), cmd) == Rejected(CMD, DEV, "not_found", "no such device")
+
+
+@pytest.mark.rule("R-S6")
+def test_deleting_a_bound_device_is_refused_with_the_binding_named() -> None:
+    cmd = DeleteDevice(event_id=CMD, tenant_id="acme", device_id=DEV)
+    out = decide_delete(Ledger.of("acme", [bound()]), cmd)
+    assert out == Rejected(
+        CMD,
+        DEV,
+        "device_bound",
+        "device is bound to intune device m-77; bound devices cannot be deleted by hand while the master "
+        "link is on",
+    )
+
+
+def test_a_manual_device_is_deleted_with_manual_provenance() -> None:
+    before = device(asset_number="A-1")
+    cmd = DeleteDevice(event_id=CMD, tenant_id="acme", device_id=DEV)
+    assert decide_delete(Ledger.of("acme", [before]), cmd) == Deleted(before, manual_provenance())
+
+
+# --- decide_create ---------------------------------------------------------------------------------
+
+
+def create(device_id: uuid.UUID = DEV, **fields: object) -> CreateDevice:
+    return CreateDevice(
+        event_id=CMD, tenant_id="acme", device_id=device_id, fields=DeviceFieldsInput(**fields)
+    )  # type: ignore[arg-type]
+
+
+def test_creating_an_existing_device_id_is_rejected() -> None:
+    out = decide_create(Ledger.of("acme", [device()]), create(model="X"), NOW)
+    assert out == Rejected(CMD, DEV, "already_exists", "device id already exists")
+
+
+def test_creating_with_a_taken_asset_number_is_rejected_verbatim() -> None:
+    out = decide_create(
+        Ledger.of("acme", [device(OTHER, asset_number="A-1")]), create(asset_number="A-1"), NOW
+    )
+    assert out == Rejected(CMD, DEV, "asset_number_taken", "asset number 'A-1' belongs to another device")
+
+
+def test_a_created_device_lists_every_field_it_set_and_drops_empty_custom_fields() -> None:
+    out = decide_create(
+        Ledger.of("acme", []),
+        create(
+            asset_number=" A-9 ",
+            model="ThinkPad",
+            notes=" ",
+            custom_fields={"cost_center": "IT", "room": None},
+        ),
+        NOW,
+    )
+    assert isinstance(out, Created)
+    assert out.provenance == manual_provenance()
+    assert out.device == device(
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+        asset_number="A-9",
+        model="ThinkPad",
+        custom_fields={"cost_center": "IT"},
+    )
+    assert out.changes == (  # in the order of EDITABLE_FIELDS, then the custom fields
+        FieldChange(field="model", before=None, after="ThinkPad", rule="manual"),
+        FieldChange(field="asset_number", before=None, after="A-9", rule="manual"),
+        FieldChange(field="custom_fields.cost_center", before=None, after="IT", rule="manual"),
+    )
+
+
+# --- Ledger.fork (dry runs plan on a copy) ---------------------------------------------------------
+
+
+def test_a_fork_starts_equal_and_its_changes_never_reach_the_ledger() -> None:
+    ledger = Ledger.of(
+        "acme", [bound(asset_number="A-1", serial_number="SN-1"), device(OTHER, serial_number="SN-2")]
+    )
+    ledger.ignored.add(("int-intune-1", "m-9"))
+    ledger.former[("int-intune-1", "m-8")] = OTHER
+    fork = ledger.fork()
+    assert fork == ledger and fork.tenant_id == "acme"
+
+    apply(fork, Deleted(ledger.devices[DEV], manual_provenance()))
+    fork.put(device(OTHER, serial_number="SN-3", asset_number="A-1"))
+    fork.ignored.add(("int-intune-1", "m-10"))
+    fork.former[("int-intune-1", "m-11")] = DEV
+
+    assert set(ledger.devices) == {DEV, OTHER}
+    assert ledger.by_binding == {("int-intune-1", "m-77"): DEV}
+    assert dict(ledger.by_serial) == {"SN-1": {DEV}, "SN-2": {OTHER}}
+    assert dict(ledger.by_asset) == {"A-1": {DEV}}
+    assert ledger.ignored == {("int-intune-1", "m-9")}
+    assert ledger.former == {("int-intune-1", "m-8"): OTHER}
+    assert fork.by_binding == {} and fork.by_serial["SN-3"] == {OTHER} and fork.by_asset["A-1"] == {OTHER}
