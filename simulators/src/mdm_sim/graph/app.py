@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import FastAPI, Request, Response
 
+from .. import badinput
+from ..badinput import BadInput, BadInputs
 from ..readonly import RequestLedger
 from .config import GRAPH_SCOPES, GraphSimConfig
 from .errors import aad_error, graph_error
@@ -37,6 +39,7 @@ class GraphSim:
         self.faults = FaultInjector([Fault(**f) for f in config.faults])
         self.tokens = TokenIssuer(config.tenant_id, config.client_id, config.token_lifetime_s)
         self.stats: Counter[str] = Counter()
+        self.bad_inputs = BadInputs()
         self.requests = RequestLedger(lambda path: path.endswith("/oauth2/v2.0/token"))
 
 
@@ -222,6 +225,9 @@ def build_graph_app(config: GraphSimConfig | None = None) -> FastAPI:
             sim.stats[f"fault_{fault.status}"] += 1
             return _fault_response(fault)
         base = _base_url(request)
+        switches = sim.bad_inputs.take(start // top + 1, last_key is None) if sim.bad_inputs.items else []
+        if switches:
+            return _bad_page(sim, str(request.url), base, select, top, devices, last_key, switches)
         cache_key = (base, select, top, start, sim.config.count_skew)
         body = sim.store.cached(cache_key)
         if body is None:
@@ -234,6 +240,50 @@ def build_graph_app(config: GraphSimConfig | None = None) -> FastAPI:
     return app
 
 
+def _bad_page(
+    sim: GraphSim,
+    url: str,
+    base: str,
+    select: tuple[str, ...] | None,
+    top: int,
+    devices: list[dict[str, Any]],
+    last_key: Key | None,
+    switches: list[BadInput],
+) -> Response:
+    """A page broken as the bad-input switches say (see mdm_sim.badinput)."""
+    sim.stats["bad_input_pages"] += 1
+    for b in switches:
+        if b.mode == "unauthorized_mid_pull":
+            challenge = 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
+            message = "Access token validation failure. Invalid audience."
+            return graph_error(401, "InvalidAuthenticationToken", message, {"WWW-Authenticate": challenge})
+        if b.mode == "error_on_last_page":
+            return graph_error(500, "InternalServerError", "An internal server error occurred.")
+    body = _page_dict(sim, base, select, top, devices, last_key)
+    value: list[Any] = [dict(d) for d in body["value"]]
+    body["value"] = value
+    for b in switches:
+        if b.mode == "nextlink_loop":
+            body["@odata.nextLink"] = url
+        elif b.mode == "lying_total":
+            body["@odata.count"] += b.delta
+        elif not value:
+            continue
+        elif b.mode == "duplicate_id":
+            value[0]["id"] = sim.store.page(None, top)[1][0]["id"]
+        elif b.mode == "huge_string":
+            value[0][b.field or "model"] = "x" * badinput.HUGE
+        elif b.mode == "invalid_utf8":
+            value[0][b.field or "deviceName"] = badinput.INVALID_UTF8_MARK
+        elif b.mode == "wrong_types":
+            value[0].update(
+                serialNumber=12345, totalStorageSpaceInBytes="a lot", enrolledDateTime=[2024], deviceName=7
+            )
+        elif b.mode == "null_object":
+            value[0] = None
+    return Response(badinput.encode(body, switches), media_type="application/json")
+
+
 def _page_body(
     sim: GraphSim,
     base: str,
@@ -242,6 +292,17 @@ def _page_body(
     devices: list[dict[str, Any]],
     last_key: Key | None,
 ) -> bytes:
+    return json.dumps(_page_dict(sim, base, select, top, devices, last_key), separators=(",", ":")).encode()
+
+
+def _page_dict(
+    sim: GraphSim,
+    base: str,
+    select: tuple[str, ...] | None,
+    top: int,
+    devices: list[dict[str, Any]],
+    last_key: Key | None,
+) -> dict[str, Any]:
     context = f"{base}/v1.0/$metadata#deviceManagement/managedDevices"
     if select:
         context += f"({','.join(select)})"
@@ -252,4 +313,4 @@ def _page_body(
         params += [f"$top={top}", f"$skiptoken={quote(encode_skiptoken(last_key), safe='')}"]
         body["@odata.nextLink"] = f"{base}{LIST_PATH}?{'&'.join(params)}"
     body["value"] = devices
-    return json.dumps(body, separators=(",", ":")).encode()
+    return body

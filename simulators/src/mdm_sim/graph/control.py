@@ -57,6 +57,27 @@ async def requests(request: Request) -> Response:
     return _json(_sim(request).requests.as_dict())
 
 
+@router.get("/bad-input")
+async def list_bad_input(request: Request) -> Response:
+    return _json([b.as_dict() for b in _sim(request).bad_inputs.items])
+
+
+@router.post("/bad-input", status_code=201)
+async def add_bad_input(request: Request, body: Any = Body(...)) -> Response:
+    """One switch or a list: {"mode": "truncated_json", "page": 2, "times": 1} (see mdm_sim.badinput)."""
+    try:
+        added = _sim(request).bad_inputs.add(body)
+    except (TypeError, ValueError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return _json([b.as_dict() for b in added], 201)
+
+
+@router.delete("/bad-input")
+async def clear_bad_input(request: Request) -> Response:
+    _sim(request).bad_inputs.clear()
+    return Response(status_code=204)
+
+
 @router.get("/faults")
 async def list_faults(request: Request) -> Response:
     return _json([f.as_dict() for f in _sim(request).faults.faults])

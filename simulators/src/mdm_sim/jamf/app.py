@@ -19,7 +19,18 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from .state import QUOTA_VIOLATION_BODY, BadRequest, DeviceKind, Fault, JamfSim, Scheduled, Token, iso_z
+from .. import badinput
+from .state import (
+    ID_FIELD,
+    QUOTA_VIOLATION_BODY,
+    BadRequest,
+    DeviceKind,
+    Fault,
+    JamfSim,
+    Scheduled,
+    Token,
+    iso_z,
+)
 
 VERSION = "11.32.0-sim"
 
@@ -42,6 +53,52 @@ def _fault_response(fault: Fault) -> Response:
         status_code=fault.status,
         headers=headers,
     )
+
+
+def _bad_page(
+    sim: JamfSim,
+    kind: DeviceKind,
+    page: int,
+    page_size: int,
+    sort: str | None,
+    section: list[str],
+    filter_expr: str | None,
+    raw: bytes,
+) -> Response | None:
+    """The page broken as the bad-input switches say (see mdm_sim.badinput), or None."""
+    body = json.loads(raw)
+    size = min(page_size, sim.config.max_page_size)
+    with sim.lock:
+        switches = sim.bad_inputs.take(page + 1, (page + 1) * size >= body["totalCount"])
+    if not switches:
+        return None
+    sim.stats["bad_input_pages"] += 1
+    id_field = ID_FIELD[kind]
+    results: list[Any] = body["results"]
+    for b in switches:
+        if b.mode == "unauthorized_mid_pull":
+            return jamf_error(401, "INVALID_TOKEN", "Unauthorized")
+        if b.mode == "error_on_last_page":
+            return jamf_error(500, "INTERNAL_SERVER_ERROR", "An internal server error occurred")
+        if b.mode == "lying_total":
+            body["totalCount"] += b.delta
+        elif b.mode == "nextlink_loop" or not results:
+            continue  # Jamf pages by number: there is no next link to loop
+        elif b.mode == "duplicate_id":
+            first = json.loads(sim.page(kind, 0, size, sort, section, filter_expr))["results"][0]
+            results[0][id_field] = first[id_field]
+        elif b.mode == "huge_string":
+            badinput.set_path(results[0], b.field or "general.name", "x" * badinput.HUGE)
+        elif b.mode == "invalid_utf8":
+            default = "general.name" if kind == "computer" else "general.displayName"
+            badinput.set_path(results[0], b.field or default, badinput.INVALID_UTF8_MARK)
+        elif b.mode == "wrong_types":
+            badinput.set_path(results[0], "hardware.serialNumber", 12345)
+            badinput.set_path(results[0], "general.assetTag", ["A1"])
+            badinput.set_path(results[0], "general.lastEnrolledDate", 20240101)
+        elif b.mode == "null_object":
+            results[0]["hardware"] = None
+    return Response(badinput.encode(body, switches), media_type="application/json")
 
 
 def build_jamf_app(sim: JamfSim) -> FastAPI:
@@ -154,6 +211,10 @@ def build_jamf_app(sim: JamfSim) -> FastAPI:
                 await asyncio.sleep(sim.config.page_delay_s)
             try:
                 body = sim.page(kind, page, page_size, sort, section, filter_expr)
+                if sim.bad_inputs.items:
+                    broken = _bad_page(sim, kind, page, page_size, sort, section, filter_expr, body)
+                    if broken is not None:
+                        return broken
             except BadRequest as exc:
                 return jamf_error(400, "INVALID_PARAMETER", str(exc))
         finally:
@@ -217,6 +278,26 @@ def _control_routes(app: FastAPI, sim: JamfSim) -> None:
         return JSONResponse(
             {k: v for k, v in vars(sim.config).items() if "secret" not in k and "pass" not in k}
         )
+
+    @app.get("/_sim/bad-input")
+    async def list_bad_input() -> list[dict[str, Any]]:
+        with sim.lock:
+            return [b.as_dict() for b in sim.bad_inputs.items]
+
+    @app.post("/_sim/bad-input", status_code=201)
+    async def add_bad_input(request: Request) -> Response:
+        """One switch or a list: {"mode": "lying_total", "delta": 7} (see mdm_sim.badinput)."""
+        try:
+            with sim.lock:
+                added = sim.bad_inputs.add(json.loads(await request.body()))
+        except (TypeError, ValueError) as exc:
+            return jamf_error(422, "INVALID_PARAMETER", str(exc))
+        return JSONResponse([b.as_dict() for b in added], status_code=201)
+
+    @app.delete("/_sim/bad-input", status_code=204)
+    async def clear_bad_input() -> None:
+        with sim.lock:
+            sim.bad_inputs.clear()
 
     @app.post("/_sim/faults", status_code=204)
     async def add_fault(body: dict[str, Any]) -> None:

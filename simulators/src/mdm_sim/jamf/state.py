@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..badinput import BadInputs
 from ..readonly import RequestLedger
 from . import rsql
 
@@ -187,6 +188,7 @@ class JamfSim:
         self.scheduled: list[Scheduled] = []
         self.stats: Counter[str] = Counter()
         self.requests = RequestLedger(lambda path: path in TOKEN_PATHS)
+        self.bad_inputs = BadInputs()  # mdm_sim.badinput switches
         self.in_flight = 0
         self.max_in_flight = 0
         for record in computers or []:
