@@ -17,20 +17,27 @@ from ledger_contracts import (
     DeviceFieldsInput,
     FieldChange,
     LedgerDevice,
+    MasterLinkSettings,
     MdmOnlyFields,
+    ObservedDevice,
     Provenance,
+    UnlinkMasterLink,
     UpdateDevice,
 )
 from reconciler.core import (
+    ConflictRecord,
     Created,
     Deleted,
     Ledger,
     Rejected,
+    RunEnd,
     Unchanged,
     Updated,
     apply,
     decide_create,
     decide_delete,
+    decide_run_end,
+    decide_unlink,
     decide_update,
 )
 
@@ -248,3 +255,124 @@ def test_a_fork_starts_equal_and_its_changes_never_reach_the_ledger() -> None:
     assert ledger.ignored == {("int-intune-1", "m-9")}
     assert ledger.former == {("int-intune-1", "m-8"): OTHER}
     assert fork.by_binding == {} and fork.by_serial["SN-3"] == {OTHER} and fork.by_asset["A-1"] == {OTHER}
+
+
+# --- decide_unlink (R-S4 keep, R-S5 delete) --------------------------------------------------------
+
+LINK = MasterLinkSettings(master_link_id="ml-1", integration_id="int-intune-1", mdm_kind="intune")
+RUN = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
+
+
+def unlink(keep: bool) -> UnlinkMasterLink:
+    return UnlinkMasterLink(
+        event_id=CMD,
+        tenant_id="acme",
+        master_link_id="ml-1",
+        integration_id="int-intune-1",
+        keep_devices=keep,
+    )
+
+
+@pytest.mark.rule("R-S4")
+def test_unlink_keep_makes_a_missing_bound_device_manual_and_lists_each_removed_value() -> None:
+    before = device(
+        source="intune",
+        binding=Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-77"),
+        mdm=MdmOnlyFields(device_name="PC-77", disk_capacity_gb=256),
+        missing_from_mdm=True,
+        last_seen_at=T0,
+        model="Latitude 7440",
+    )
+    out = decide_unlink(before, unlink(keep=True), NOW)
+    assert isinstance(out, Updated)
+    assert out.provenance == Provenance(actor="unlink", integration_id="int-intune-1", command_id=CMD)
+    assert out.changes == (
+        FieldChange(field="source", before="intune", after="manual", rule="unlink"),
+        FieldChange(field="binding", before="m-77", after=None, rule="unlink"),
+        FieldChange(field="mdm.device_name", before="PC-77", after=None, rule="unlink"),
+        FieldChange(field="mdm.disk_capacity_gb", before=256, after=None, rule="unlink"),
+        FieldChange(field="missing_from_mdm", before=True, after=False, rule="unlink"),
+    )
+    assert out.device == device(version=4, updated_at=NOW, model="Latitude 7440")
+
+
+def test_unlink_keep_of_a_device_without_mdm_fields_lists_source_and_binding_only() -> None:
+    before = device(
+        source="intune",
+        binding=Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-5"),
+    )
+    out = decide_unlink(before, unlink(keep=True), NOW)
+    assert isinstance(out, Updated)
+    assert [c.field for c in out.changes] == ["source", "binding"]
+
+
+@pytest.mark.rule("R-S5")
+def test_unlink_delete_deletes_with_unlink_provenance() -> None:
+    before = bound()
+    assert decide_unlink(before, unlink(keep=False), NOW) == Deleted(
+        before, Provenance(actor="unlink", integration_id="int-intune-1", command_id=CMD)
+    )
+
+
+# --- re-enrollment at the end of a run (_rebind) ---------------------------------------------------
+
+
+def observed(mdm_id: str, **fields: object) -> ObservedDevice:
+    return ObservedDevice(mdm_device_id=mdm_id, uuid=mdm_id, **fields)  # type: ignore[arg-type]
+
+
+def test_a_dry_run_plans_only_the_move_of_the_binding() -> None:
+    ledger = Ledger.of("acme", [bound(serial_number="SN-1")])
+    end = RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),))
+    out = decide_run_end(ledger, LINK, RUN, end, NOW, partial=None, dry_run=True)
+    ((moved, conflict),) = out.reenrolled
+    assert conflict is None and out.missing == () and out.unseen == 0
+    assert moved.changes == (FieldChange(field="binding", before="m-77", after="m-new", rule="binding"),)
+    assert moved.provenance == Provenance(actor="sync", integration_id="int-intune-1", sync_run_id=RUN)
+    assert moved.device.binding == Binding(
+        integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-new"
+    )
+    assert (moved.device.version, moved.device.updated_at, moved.device.serial_number) == (4, NOW, "SN-1")
+    assert ledger.bound_to("int-intune-1", "m-new") == moved.device  # applied to the (forked) ledger
+
+
+def test_a_reenrollment_takes_the_conflicts_snapshot_and_closes_it() -> None:
+    ledger = Ledger.of("acme", [bound(serial_number="SN-1", os="Windows (10.0.1)")])
+    seen = datetime(2026, 11, 28, 6, tzinfo=UTC)
+    record = ConflictRecord(
+        conflict_id=uuid.UUID("00000000-0000-4000-8000-0000000000f1"),
+        tenant_id="acme",
+        link=LINK,
+        sync_run_id=RUN,
+        rule="bound_to_other_mdm_device",
+        candidates=(DEV,),
+        observed=observed("m-new", serial_number="SN-1", os="Windows (10.0.2)"),
+        message="m",
+        first_seen_at=seen,
+        last_seen_at=seen,
+    )
+    ledger.put_conflict(record)
+    out = decide_run_end(
+        ledger, LINK, RUN, RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),)), NOW, partial=None
+    )
+    ((moved, closed),) = out.reenrolled
+    assert closed == record.close("auto_reenrolled", DEV, None, NOW)
+    assert moved.device.os == "Windows (10.0.2)" and moved.device.last_seen_at == seen
+    assert moved.device.binding is not None and moved.device.binding.mdm_device_id == "m-new"
+    assert out.missing == ()
+
+
+@pytest.mark.rule("R-M10")
+def test_run_end_marks_an_unseen_device_missing_with_when_it_was_last_reported() -> None:
+    ledger = Ledger.of("acme", [bound(last_seen_at=T0)])
+    reported = datetime(2026, 11, 20, 6, tzinfo=UTC)
+    out = decide_run_end(
+        ledger, LINK, RUN, RunEnd(unseen=(DEV,), last_seen={"m-77": reported}), NOW, partial=None
+    )
+    (marked,) = out.missing
+    assert out.unseen == 1
+    assert marked.changes == (
+        FieldChange(field="missing_from_mdm", before=False, after=True, rule="mdm_only"),
+    )
+    assert (marked.device.missing_from_mdm, marked.device.last_seen_at) == (True, reported)
+    assert (marked.device.version, marked.device.updated_at) == (4, NOW)
