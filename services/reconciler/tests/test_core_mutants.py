@@ -16,6 +16,8 @@ from ledger_contracts import (
     DeleteDevice,
     DeviceFieldsInput,
     FieldChange,
+    ImportDevices,
+    ImportRow,
     LedgerDevice,
     MasterLinkSettings,
     MdmOnlyFields,
@@ -40,6 +42,7 @@ from reconciler.core import (
     decide_unlink,
     decide_update,
 )
+from reconciler.core.csv_import import ImportDecision, decide_import
 
 pytestmark = pytest.mark.unit
 
@@ -376,3 +379,112 @@ def test_run_end_marks_an_unseen_device_missing_with_when_it_was_last_reported()
     )
     assert (marked.device.missing_from_mdm, marked.device.last_seen_at) == (True, reported)
     assert (marked.device.version, marked.device.updated_at) == (4, NOW)
+
+
+# --- decide_import (R-C2) --------------------------------------------------------------------------
+
+IMPORT = uuid.UUID("00000000-0000-4000-8000-0000000000b1")
+
+
+def import_of(*rows: ImportRow) -> ImportDevices:
+    return ImportDevices(event_id=CMD, tenant_id="acme", import_id=IMPORT, rows=rows)
+
+
+def row(n: int, device_id: uuid.UUID | None = None, **fields: object) -> ImportRow:
+    return ImportRow(row=n, device_id=device_id, fields=DeviceFieldsInput(**fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.rule("R-C2")
+def test_an_import_with_bad_rows_is_rejected_whole_with_each_row_named() -> None:
+    ledger = Ledger.of("acme", [device(asset_number="A-1"), device(OTHER, asset_number="A-2")])
+    command = import_of(
+        row(2, DEV, model="X"),
+        row(3, DEV, model="Y"),
+        row(4, uuid.UUID(int=9), model="Z"),
+        row(5, asset_number=" a-2 "),
+    )
+    out = decide_import(ledger, command, NOW)
+    assert out == Rejected(
+        CMD,
+        None,
+        "import_invalid",
+        f"row 3: device {DEV} is also on row 2; "
+        "row 4: no device 00000000-0000-0000-0000-000000000009; "
+        f"row 5: asset number 'a-2' belongs to device {OTHER}",
+    )
+
+
+def test_an_import_names_at_most_twenty_errors_and_counts_the_rest() -> None:
+    command = import_of(*(row(n, uuid.UUID(int=n), model="X") for n in range(2, 25)))
+    out = decide_import(Ledger.of("acme", []), command, NOW)
+    assert isinstance(out, Rejected)
+    assert out.message.count("no device") == 20
+    assert out.message.startswith("row 2: no device 00000000-0000-0000-0000-000000000002; row 3:")
+    assert out.message.endswith("row 21: no device 00000000-0000-0000-0000-000000000015 (+3 more)")
+
+
+def test_an_import_whose_rows_share_an_asset_number_names_the_rows() -> None:
+    command = import_of(row(2, asset_number="N-1"), row(3, model="M"), row(4, asset_number=" n-1"))
+    out = decide_import(Ledger.of("acme", []), command, NOW)
+    assert out == Rejected(
+        CMD, None, "import_invalid", "rows 2, 4: asset number 'N-1' appears more than once"
+    )
+
+
+def test_an_import_that_swaps_two_asset_numbers_is_valid() -> None:
+    ledger = Ledger.of("acme", [device(asset_number="A-1"), device(OTHER, asset_number="A-2")])
+    out = decide_import(
+        ledger, import_of(row(2, DEV, asset_number="A-2"), row(3, OTHER, asset_number="A-1")), NOW
+    )
+    assert isinstance(out, ImportDecision)
+    assert (out.created, out.updated, out.unchanged) == (0, 2, 0)
+
+
+def test_a_row_for_a_device_the_import_already_created_is_refused() -> None:
+    command = import_of(row(2, model="X"))
+    existing = device(command.created_device_id(2))
+    out = decide_import(Ledger.of("acme", [existing]), command, NOW)
+    assert out == Rejected(
+        CMD, None, "import_invalid", f"row 2: already imported (device {command.created_device_id(2)} exists)"
+    )
+
+
+def test_import_changes_carry_the_csv_rule_and_custom_columns_merge() -> None:
+    before = device(model="Old", custom_fields={"cost_center": "IT", "room": "3F", "keep": "k"})
+    command = import_of(
+        row(2, DEV, model=" New ", notes=" ", custom_fields={"cost_center": "HR", "room": " ", "tag": "t"}),
+        row(3, asset_number="C-1", custom_fields={"cost_center": "IT", "room": None}),
+    )
+    out = decide_import(Ledger.of("acme", [before]), command, NOW)
+    assert isinstance(out, ImportDecision)
+    updated, created = out.outcomes
+    assert isinstance(updated, Updated) and isinstance(created, Created)
+    provenance = Provenance(actor="csv", command_id=CMD)
+    assert updated.provenance == created.provenance == provenance
+    assert updated.changes == (
+        FieldChange(field="model", before="Old", after="New", rule="csv"),
+        FieldChange(field="custom_fields.cost_center", before="IT", after="HR", rule="csv"),
+        FieldChange(field="custom_fields.room", before="3F", after=None, rule="csv"),
+        FieldChange(field="custom_fields.tag", before=None, after="t", rule="csv"),
+    )
+    assert updated.device == device(
+        version=4, updated_at=NOW, model="New", custom_fields={"cost_center": "HR", "keep": "k", "tag": "t"}
+    )
+    assert created.changes == (
+        FieldChange(field="asset_number", before=None, after="C-1", rule="csv"),
+        FieldChange(field="custom_fields.cost_center", before=None, after="IT", rule="csv"),
+    )
+    assert created.device == device(
+        command.created_device_id(3),
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+        asset_number="C-1",
+        custom_fields={"cost_center": "IT"},
+    )
+
+
+def test_an_import_row_that_changes_nothing_is_counted_unchanged() -> None:
+    before = device(model="Same", custom_fields={"cost_center": "IT"})
+    out = decide_import(Ledger.of("acme", [before]), import_of(row(2, DEV, model="Same")), NOW)
+    assert out == ImportDecision((), 1)
