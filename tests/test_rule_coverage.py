@@ -32,15 +32,9 @@ RULE_ID = re.compile(r"\bR-[A-Z]\d+\b")
 # of the forms and views: the API and reconciler tests of these rules should carry the mark too).
 PENDING: dict[str, str] = {
     # SPEC §10, sync integrity (issue 9): reconciler ordering/generations, attempts, warnings/skips.
-    "R-M12": "issue 9: generations refuse superseded runs/unlinks (reconciler + API)",
-    "R-M13": "issue 9: attempt_id, each MDM device counted once per run",
-    "R-M14": "issue 9: warnings/skips, missing only after complete pulls",
-    "R-S7": "re-link binds back the former binding",
-    "R-S8": "missing_from_mdm devices may be deleted by hand",
     # SPEC §10, security.
     "R-X2": "tenant MDM URLs: https, no loopback/private/link-local/metadata hosts",
     # SPEC §10, administration.
-    "R-A4": "per-tenant audit log",
     # SPEC §10, several MDMs on one device.
     "R-P1": "integration priority",
     "R-P2": "one binding per integration, a second MDM binds",
