@@ -207,6 +207,7 @@ async def test_sync_now_publishes_sync_requested_and_creates_a_run(client, tap, 
         "mdm_kind": "intune",
         "matching_key": {"mdm": "serial_number", "ledger": "asset_number"},
         "asset_number_source": "device_name",
+        "generation": 0,  # R-M12: a link seeded by the bootstrap file is of the legacy generation 0
     }
     assert (await client.get(f"/v1/sync-runs/{run['sync_run_id']}")).json()["status"] == "requested"
 

@@ -199,12 +199,12 @@ async def update_integration(
                     merged.pop(key, None)
                 else:
                     merged[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+            await _check_urls(state, {k: merged.get(k) for k in URL_FIELDS if k in changed})
             try:
                 credentials = credentials_adapter.validate_python({"kind": kind, **merged})
             except ValidationError as exc:
                 raise _invalid(exc) from None
             entry = credentials.entry()
-            await _check_urls(state, {k: entry.get(k) for k in URL_FIELDS if k in changed})
             connection = credentials.connection()
             sealed, key_id = state.keys.encrypt_json(entry), state.keys.key_id
         await integrations.update(
