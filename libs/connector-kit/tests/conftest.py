@@ -65,7 +65,7 @@ def request(integration_id: str = "fake-1", kind: str = "intune", tenant: str = 
     return SyncRequested(
         tenant_id=tenant,
         sync_run_id=uuid.uuid4(),
-        master_link=MasterLinkSettings(master_link_id="ml", integration_id=integration_id, mdm_kind=kind),  # type: ignore[arg-type]  # kind is a Literal; tests pass both values
+        master_link=MasterLinkSettings(master_link_id="ml", integration_id=integration_id, mdm_kind=kind),
     )
 
 

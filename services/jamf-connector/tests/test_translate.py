@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 from jamf_connector import translate as translate_module
-from jamf_connector.translate import MalformedDevice, clean_serial
+from jamf_connector.translate import Kind, MalformedDevice, clean_serial
 from jamf_connector.translate import translate as translate_record
 from ledger_contracts import ObservedDevice
 
 pytestmark = pytest.mark.unit
 
 
-def translate(kind: str, raw: Any) -> ObservedDevice:
+def translate(kind: Kind, raw: Any) -> ObservedDevice:
     """The device alone (these tests expect no warnings: a warning would be a regression)."""
-    device, warnings = translate_record(kind, raw)  # type: ignore[arg-type]
+    device, warnings = translate_record(kind, raw)
     assert warnings == ()
     return device
 
@@ -29,7 +29,7 @@ def translate(kind: str, raw: Any) -> ObservedDevice:
 SAMPLES = Path(__file__).parent / "samples"
 
 # file -> (kind, expected fields of its first record). Every file in samples/ must be listed.
-EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
+EXPECTED: dict[str, tuple[Kind, dict[str, Any]]] = {
     "computers-inventory-v1-docs-example.json": (
         "computer",
         {
@@ -95,7 +95,8 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def _records(name: str) -> list[dict[str, Any]]:
-    return json.loads((SAMPLES / name).read_text())["results"]
+    records: list[dict[str, Any]] = json.loads((SAMPLES / name).read_text())["results"]
+    return records
 
 
 def test_every_sample_file_is_in_the_table() -> None:
@@ -106,7 +107,7 @@ def test_every_sample_file_is_in_the_table() -> None:
 def test_sample_files(name: str) -> None:
     kind, expected = EXPECTED[name]
     for record in _records(name):
-        got = translate(kind, record).model_dump()  # type: ignore[arg-type]
+        got = translate(kind, record).model_dump()
         mdm = expected.get("mdm", {})
         assert {k: got[k] for k in expected if k != "mdm"} == {
             k: v for k, v in expected.items() if k != "mdm"
@@ -369,10 +370,10 @@ def test_unknown_keys_and_null_sections_are_fine() -> None:
         ("computer", None, "<record>"),
     ],
 )
-def test_a_record_without_a_usable_id_is_skipped(kind: str, raw: Any, field: str) -> None:
+def test_a_record_without_a_usable_id_is_skipped(kind: Kind, raw: Any, field: str) -> None:
     """R-M14: only a record with no usable id is skipped (MalformedDevice: the run counts it)."""
     with pytest.raises(MalformedDevice) as err:
-        translate_record(kind, raw)  # type: ignore[arg-type]
+        translate_record(kind, raw)
     assert (err.value.kind, err.value.record_id, err.value.field) == (kind, None, field)
     assert field in str(err.value) and "<no id>" in str(err.value)
 
@@ -427,10 +428,10 @@ def test_a_record_without_a_usable_id_is_skipped(kind: str, raw: Any, field: str
     ],
 )
 def test_a_malformed_optional_field_is_emptied_with_a_warning(
-    kind: str, raw: Any, field: str, emptied: Any
+    kind: Kind, raw: Any, field: str, emptied: Any
 ) -> None:
     """R-M14: the device is kept, the field is None, and one warning names the device and field."""
-    device, warnings = translate_record(kind, raw)  # type: ignore[arg-type]
+    device, warnings = translate_record(kind, raw)
     assert emptied(device) is None
     (warning,) = warnings
     assert (warning.kind, warning.mdm_device_id, warning.field) == ("warning", device.mdm_device_id, field)
