@@ -78,12 +78,24 @@ def ips(*texts: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
         ("jamf.example.com", ips("93.184.216.34"), None),
         ("jamf.example.com", ips("93.184.216.34", "2606:2800:220:1::1"), None),
         ("jamf.example.com", [], "host 'jamf.example.com' does not resolve"),
-        ("rebind.example", ips("93.184.216.34", "10.1.2.3"), "host 'rebind.example' resolves to 10.1.2.3 is a private address"),
-        ("metadata.internal", ips("169.254.169.254"), "host 'metadata.internal' resolves to 169.254.169.254 is a cloud metadata address"),
-        ("localhost", ips("127.0.0.1", "::1"), "host 'localhost' resolves to 127.0.0.1 is a loopback address"),
+        (
+            "rebind.example",
+            ips("93.184.216.34", "10.1.2.3"),
+            "host 'rebind.example' resolves to 10.1.2.3 is a private address",
+        ),
+        (
+            "metadata.internal",
+            ips("169.254.169.254"),
+            "host 'metadata.internal' resolves to 169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            "localhost",
+            ips("127.0.0.1", "::1"),
+            "host 'localhost' resolves to 127.0.0.1 is a loopback address",
+        ),
         ("127.0.0.1", ips("127.0.0.1"), "127.0.0.1 is a loopback address"),
     ],
-)  # fmt: skip
+)
 def test_resolved_hosts(
     host: str, addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address], problem: str | None
 ) -> None:
