@@ -366,6 +366,7 @@ class Stack:
                 port=cfg.api_port,
                 kafka_session_timeout_ms=timeout,
                 secrets_key=cfg.secrets_key,
+                allow_private_mdm_hosts=True,  # R-X2: the simulators listen on 127.0.0.1
             ),
         )
         files = cfg.credentials_via == "files"
