@@ -411,15 +411,10 @@ async def settings_plan(p: PageDep, link_id: str, plan_id: str, request: Request
         items = await p.api.get(
             f"/v1/sync-runs/{plan_id}/plan", {"limit": "100", **({"cursor": pcursor} if pcursor else {})}
         )
-    fragment = request.query_params.get("fragment") == "1"
-    return p.render(
-        "settings_plan.html",
-        plan=plan,
-        items=items,
-        link_id=link_id,
-        finished=plan.get("status") != "planning",
-        fragment=fragment,
-    )
+    finished = plan.get("status") != "planning"
+    if request.query_params.get("fragment") == "1":  # the live part, polled by console.js
+        return p.render("settings_plan_status.html", plan=plan, finished=finished)
+    return p.render("settings_plan.html", plan=plan, items=items, link_id=link_id, finished=finished)
 
 
 @router.post("/links/{link_id}/plans/{plan_id}/apply")
@@ -436,7 +431,6 @@ async def apply_plan(p: WriterDep, link_id: str, plan_id: str) -> Response:
             items=None,
             link_id=link_id,
             finished=True,
-            fragment=False,
             error=_answer_error(p, answer.status, answer.body),
         )
     return p.redirect("/links", notice="changed")

@@ -11,7 +11,7 @@
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
           holder.innerHTML = html;
-          var status = holder.querySelector("#run-status");
+          var status = holder.querySelector("[data-finished]");
           if (status && status.getAttribute("data-finished") === "true") {
             window.clearInterval(timer);
             if (holder.getAttribute("data-reload-when-done") === "true") {
