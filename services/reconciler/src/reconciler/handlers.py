@@ -121,9 +121,10 @@ def needs(
 
     def link_of(run_id: uuid.UUID) -> MasterLinkSettings | None:
         run = runs.get(run_id)
-        if run is not None and run.status in ("parked", "refused"):
-            return None  # R-M12: nothing of it is decided in this batch (a parked start is re-folded)
-        return run.master_link if run else started.get(run_id)
+        if run is None or run.status == "parked":
+            # R-M12: a parked run is decided only in the batch that re-folds its start (released)
+            return started.get(run_id)
+        return None if run.status == "refused" else run.master_link
 
     for rec in records:
         msg = rec.message
