@@ -45,6 +45,8 @@ async def _run_context(p: Page, run_id: str, pcursor: str | None) -> dict[str, A
             if exc.status != 404:
                 raise
     issues = run.get("issues")
+    if not isinstance(issues, list) and await p.caps.has("GET", "/v1/sync-runs/{sync_run_id}/issues"):
+        issues = (await p.api.get(f"/v1/sync-runs/{run_id}/issues")).get("items", [])
     return {
         "run": run,
         "plan": plan,
