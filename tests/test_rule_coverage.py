@@ -27,13 +27,11 @@ SPEC = ROOT / "docs" / "SPEC.md"
 RULE_ID = re.compile(r"\bR-[A-Z]\d+\b")
 
 # Rules without a marked test yet, with who/what will add it. Remove an entry together with the
-# commit that adds the test marked @pytest.mark.rule(<id>). Left already: R-X1, R-X3 (ledger-api
-# tests), R-A3 (console with the API), R-A1, R-A2, R-M15 (so far marked only on console unit tests
+# commit that adds the test marked @pytest.mark.rule(<id>). Left already: R-X1, R-X2, R-X3
+# (ledger-api tests), R-A3 (console with the API), R-A1, R-A2, R-M15 (so far marked only on console unit tests
 # of the forms and views: the API and reconciler tests of these rules should carry the mark too).
 PENDING: dict[str, str] = {
     # SPEC §10, sync integrity (issue 9): reconciler ordering/generations, attempts, warnings/skips.
-    # SPEC §10, security.
-    "R-X2": "tenant MDM URLs: https, no loopback/private/link-local/metadata hosts",
     # SPEC §10, administration.
     # SPEC §10, several MDMs on one device.
     "R-P1": "integration priority",
