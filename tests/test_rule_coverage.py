@@ -27,12 +27,10 @@ SPEC = ROOT / "docs" / "SPEC.md"
 RULE_ID = re.compile(r"\bR-[A-Z]\d+\b")
 
 # Rules without a marked test yet, with who/what will add it. Remove an entry together with the
-# commit that adds the test marked @pytest.mark.rule(<id>). Left already: R-X1, R-X2, R-X3
-# (ledger-api tests), R-A3 (console with the API), R-A1, R-A2, R-M15 (so far marked only on console unit tests
-# of the forms and views: the API and reconciler tests of these rules should carry the mark too).
+# commit that adds the test marked @pytest.mark.rule(<id>). Left already: R-M12..R-M14, R-S7, R-S8
+# (reconciler), R-X1..R-X3, R-A4 (ledger-api), R-A3 (console with the API), R-A1, R-A2, R-M15 (R-A1
+# and R-A2 marked first on console unit tests of forms and views: the API tests should carry them too).
 PENDING: dict[str, str] = {
-    # SPEC §10, sync integrity (issue 9): reconciler ordering/generations, attempts, warnings/skips.
-    # SPEC §10, administration.
     # SPEC §10, several MDMs on one device.
     "R-P1": "integration priority",
     "R-P2": "one binding per integration, a second MDM binds",
