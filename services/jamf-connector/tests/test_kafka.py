@@ -192,3 +192,65 @@ async def test_logs_never_hold_the_secret_or_a_token(
     assert len(sim.issued) >= 2
     for secret in ("oauth-secret-Zq81", "basic-password-Kx27", *sim.issued):
         assert secret not in text
+
+
+async def test_sigterm_mid_pull_leaves_the_request_for_the_next_instance(
+    kafka: tuple[str, str], serve_jamf: Any, make_oauth: Callable, tmp_path: Any
+) -> None:
+    """R-M13 with the real process and a real signal: `python -m jamf_connector` gets SIGTERM in
+    the middle of a pull, exits promptly without publishing a failure, and leaves the request
+    uncommitted; the next instance runs it again under a new attempt and completes it."""
+    import json
+    import os
+    import signal
+    import sys
+
+    bootstrap, prefix = kafka
+    sim = JamfSim(generate_computers(600, seed=4), [])
+    sim.config.page_delay_s = 0.5  # a slow Jamf: the pull is still running when the signal comes
+    integration = make_oauth(serve_jamf(sim))
+    entry = {"base_url": integration.base_url, "ca_bundle": str(integration.ca_bundle)}
+    entry |= {
+        "client_id": integration.client_id,
+        "client_secret": integration.client_secret.get_secret_value(),
+    }
+    path = tmp_path / "jamf-integrations.json"
+    path.write_text(json.dumps({integration.integration_id: entry}))
+    env = {
+        **os.environ,
+        "JAMF_CONNECTOR_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "JAMF_CONNECTOR_TOPIC_PREFIX": prefix,
+        "JAMF_CONNECTOR_CONSUMER_GROUP": f"{prefix}jamf-connector",
+        "JAMF_CONNECTOR_INTEGRATIONS_FILE": str(path),
+        "JAMF_CONNECTOR_PAGE_SIZE": "50",
+        "JAMF_CONNECTOR_MAX_CONCURRENCY": "1",
+        "JAMF_CONNECTOR_KAFKA_SESSION_TIMEOUT_MS": "6000",
+    }
+    request = sync_request()
+    snapshots_topic = topics.named(topics.SNAPSHOTS, prefix)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "jamf_connector", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await send(kafka, codec.encode(request)[1])
+        await read_until(
+            kafka, snapshots_topic, lambda r: any(e.type == "device_observed" for e in snapshots(r))
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0  # stopped, and cleanly
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    first = snapshots(await read_until(kafka, snapshots_topic, lambda r: len(r) >= 1))
+    assert not [e for e in first if e.type in ("sync_run_failed", "sync_run_completed")]
+
+    sim.config.page_delay_s = 0.0
+    async with running(kafka, [integration]):  # the next instance, same consumer group
+        events = snapshots(await read_until(kafka, snapshots_topic, lambda r: finished_runs(r) >= 1))
+    starts = [e for e in events if e.type == "sync_run_started"]
+    assert len(starts) == 2 and starts[0].attempt_id != starts[1].attempt_id
+    assert {e.sync_run_id for e in events} == {request.sync_run_id}
+    done = events[-1]
+    assert done.type == "sync_run_completed" and done.attempt_id == starts[1].attempt_id
+    assert done.devices_observed == 600
