@@ -45,5 +45,9 @@ mutation: $(VENV)
 bench: $(VENV)
 	.venv/bin/devstack bench $(if $(DEVICES),--devices $(DEVICES))
 
+## chaos: a clean scenario vs. ROUNDS rounds with services SIGKILLed at random points (issue 9)
+chaos: $(VENV)
+	.venv/bin/devstack chaos --devices $(or $(DEVICES),50000) --rounds $(or $(ROUNDS),10)
+
 clean:
 	rm -rf .venv .tools .run

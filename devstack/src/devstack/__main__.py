@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         default=50,
         help="Macs enrolled in both simulated MDMs with the same serial numbers (issue 11)",
     )
+    chaos = sub.add_parser("chaos", help="a clean scenario vs. rounds with services SIGKILLed (issue 9)")
+    chaos.add_argument("--devices", type=int, default=50_000)
+    chaos.add_argument("--rounds", type=int, default=10)
+    chaos.add_argument("--seed", type=int, default=7)
     bench = sub.add_parser("bench", help="time a first sync and a no-change re-sync")
     bench.add_argument("--devices", type=int, default=100_000)
     bench.add_argument("--jamf", type=int, default=20_000)
@@ -41,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             run_dir=args.run_dir,
             shared_macs=args.shared_macs,
         )
+    if args.command == "chaos":
+        from .chaos import main as chaos_main
+
+        return chaos_main(args.devices, args.rounds, args.seed)
     from .bench import main as bench_main
 
     return bench_main(args.devices, args.jamf)
