@@ -459,3 +459,20 @@ def test_translation_is_pure() -> None:
         "pathlib",
     }
     assert not imported & forbidden
+
+
+@pytest.mark.parametrize(
+    ("model", "identifier", "expected"),
+    [
+        ("MacBook Pro (14-inch, 2023)", "Mac14,9", "MacBook Pro (14-inch, 2023)"),
+        ("System Product Name", "Mac14,9", "Mac14,9"),  # a firmware default is no model
+        ("To be filled by O.E.M.", None, None),
+        (None, "Mac14,2", "Mac14,2"),
+    ],
+)
+def test_model_placeholders_are_no_value(
+    model: str | None, identifier: str | None, expected: str | None
+) -> None:
+    """R-I1's hardware list (ledger_contracts.placeholders) applies to Jamf models too."""
+    hardware = {"model": model, "modelIdentifier": identifier}
+    assert translate("computer", _computer(hardware=hardware)).model == expected

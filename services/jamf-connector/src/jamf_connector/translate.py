@@ -41,6 +41,7 @@ from typing import Any, Literal, NamedTuple
 
 from connector_kit.fields import RecordIssues
 from ledger_contracts import MdmOnlyFields, ObservedDevice, RecordIssue
+from ledger_contracts.placeholders import clean_hardware
 from ledger_contracts.placeholders import clean_serial as _clean_serial
 
 Kind = Literal["computer", "mobile"]
@@ -88,8 +89,7 @@ def translate_computer(raw: Any) -> Translation:
         name=f.text("general.name", general.get("name"), coerce_numbers=True),
         asset_tag=f.text("general.assetTag", general.get("assetTag"), coerce_numbers=True),
         os=os_string(_computer_os_name(os_raw), os_version) if (os_raw or os_version) else None,
-        model=f.text("hardware.model", hw.get("model"))
-        or f.text("hardware.modelIdentifier", hw.get("modelIdentifier")),
+        model=_model(f, hw),
         email=f.text("userAndLocation.email", user.get("email")),
         username=f.text("userAndLocation.username", user.get("username"), coerce_numbers=True),
         enrolled_at=f.timestamp("general.lastEnrolledDate", general.get("lastEnrolledDate")),
@@ -133,8 +133,7 @@ def translate_mobile(raw: Any) -> Translation:
         name=display or f.text("general.name", general.get("name"), coerce_numbers=True),
         asset_tag=f.text("general.assetTag", general.get("assetTag"), coerce_numbers=True),
         os=os_string(family, version),
-        model=f.text("hardware.model", hw.get("model"))
-        or f.text("hardware.modelIdentifier", hw.get("modelIdentifier")),
+        model=_model(f, hw),
         email=f.text(f"{_user_section(rec)}.emailAddress", user.get("emailAddress")),
         username=f.text(f"{_user_section(rec)}.username", user.get("username"), coerce_numbers=True),
         enrolled_at=f.timestamp("general.lastEnrolledDate", general.get("lastEnrolledDate")),
@@ -146,6 +145,13 @@ def translate_mobile(raw: Any) -> Translation:
         ),
     )
     return Translation(device, tuple(f.items))
+
+
+def _model(f: RecordIssues, hw: Mapping[str, Any]) -> str | None:
+    """`hardware.model`, else the model identifier; firmware defaults (the shared list) are no value."""
+    return clean_hardware(f.text("hardware.model", hw.get("model"))) or clean_hardware(
+        f.text("hardware.modelIdentifier", hw.get("modelIdentifier"))
+    )
 
 
 def _user_section(rec: Mapping[str, Any]) -> str:
