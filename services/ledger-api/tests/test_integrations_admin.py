@@ -316,3 +316,40 @@ async def test_another_tenant_gets_404_on_every_new_integration_path(client, glo
     error(await globex.post("/v1/integrations/int-sim/test"), 404, "not_found")
     mine = (await client.get("/v1/integrations/int-sim")).json()
     assert mine["display_name"] == "Sim Intune" and mine["last_tested_at"] is None
+
+
+NEW_OPERATIONS = [
+    ("patch", "/v1/integrations/{integration_id}", "IntegrationPatch"),
+    ("delete", "/v1/integrations/{integration_id}", None),
+    ("post", "/v1/integrations/{integration_id}/test", None),
+    ("patch", "/v1/master-links/{master_link_id}", "MasterLinkPatch"),
+    ("post", "/v1/master-links/{master_link_id}/pause", None),
+    ("post", "/v1/master-links/{master_link_id}/resume", None),
+    ("post", "/v1/master-links/{master_link_id}/settings/plan", "SettingsChange"),
+    ("post", "/v1/master-links/{master_link_id}/settings/apply", "ApplySettings"),
+    ("get", "/v1/master-links/{master_link_id}/settings/plans/{plan_id}", None),
+]
+
+
+async def test_every_new_path_is_documented_with_examples_the_server_accepts(anon) -> None:
+    from ledger_api.api import admin_schemas
+
+    openapi = (await anon.get("/openapi.json")).json()
+    schemas = openapi["components"]["schemas"]
+    for method, path, body in NEW_OPERATIONS:
+        operation = openapi["paths"][path][method]
+        assert operation["summary"] and operation["tags"], (method, path)
+        assert "404" in operation["responses"], (method, path)
+        if body is not None:
+            examples = schemas[body]["examples"]
+            model = getattr(admin_schemas, body)
+            for example in examples:
+                model.model_validate(example)  # what the documentation shows, the server accepts
+    assert schemas["IntegrationPatch"]["properties"]["client_secret"]["anyOf"][0]["writeOnly"] is True
+    assert schemas["IntegrationTest"]["examples"] and schemas["SettingsPlan"]["examples"]
+    assert set(schemas["Integration"]["properties"]["state"]["enum"]) == {
+        "untested",
+        "connected",
+        "master_linked",
+        "error",
+    }
