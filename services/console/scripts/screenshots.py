@@ -52,6 +52,7 @@ def own_stack() -> Iterator[tuple[str, str, str]]:
     from mdm_sim.graph.generate import generate_devices
 
     intune = 300
+    os.environ.setdefault("LEDGER_API_ALLOW_PRIVATE_MDM_HOSTS", "true")  # R-X2: the simulators are local
     with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
         config = StackConfig(
             root=Path(tmp) / "stack",
@@ -84,6 +85,13 @@ def own_stack() -> Iterator[tuple[str, str, str]]:
                 )
             for link in stack.links:
                 stack.wait_run(stack.sync(link["master_link_id"])["sync_run_id"], timeout=300)
+            with stack.client() as c:  # a planned settings change (R-A2), left unapplied
+                r = c.post(
+                    f"/v1/master-links/{stack.links[0]['master_link_id']}/settings/plan",
+                    json={"matching_key": {"mdm": "device_name", "ledger": "asset_number"}},
+                )
+                if r.status_code == 202:
+                    stack.wait_run(r.json()["plan_id"], timeout=120)
             port = free_port()
             log = (config.root / "logs" / "console.log").open("ab")
             console = subprocess.Popen(
@@ -136,6 +144,7 @@ def shoot(console: str, api_url: str, token: str) -> list[Path]:
         )
         run = first(api, "/v1/sync-runs", status="completed")
         links = api.get("/v1/master-links").json().get("items", [])
+        plan_run = first(api, "/v1/sync-runs", status="completed", trigger="manual")
         unlinked = [
             i
             for i in api.get("/v1/integrations").json().get("items", [])
@@ -158,6 +167,9 @@ def shoot(console: str, api_url: str, token: str) -> list[Path]:
     if run:
         shots.append(("09-sync-run", f"/runs/{run['sync_run_id']}", None))
     shots.append(("10-sync-runs", "/runs", None))
+    if links and plan_run and plan_run.get("dry_run"):
+        link_id = plan_run["master_link_id"]
+        shots.append(("07b-settings-plan", f"/links/{link_id}/plans/{plan_run['sync_run_id']}", None))
     if conflict:
         shots.append(("11-conflict", f"/conflicts/{conflict['conflict_id']}", None))
     written: list[Path] = []
