@@ -361,6 +361,17 @@ async def test_device_detail_explains_its_history(
     assert "2026-11-29 06:00" in text
     ledger = (await console.get("/devices?source=intune")).text
     assert "PC-0042" in ledger and 'class="badge source-intune"' in ledger
+    # Filters (R-S1): source, free text, OS prefix, missing from MDM.
+    assert "PC-0042" not in (await console.get("/devices?source=manual")).text
+    assert "PC-0042" in (await console.get("/devices?q=sn-42")).text
+    assert "PC-0042" not in (await console.get("/devices?q=nothing-like-it")).text
+    assert "PC-0042" not in (await console.get("/devices?missing=1")).text
+    # The column chooser (表示項目) is remembered in a cookie.
+    chosen = await console.get("/devices?setcols=1&col=serial_number&col=source")
+    assert chosen.status_code == 200 and "ledger_console_columns=" in chosen.headers["set-cookie"]
+    later = (await console.get("/devices")).text
+    headers = re.findall(r'<th scope="col" data-col="([a-z_]+)"', later)
+    assert headers == ["serial_number", "source"]
 
 
 def _running(state: Any) -> Any:
