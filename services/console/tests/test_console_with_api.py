@@ -456,3 +456,20 @@ async def test_schedule_pause_and_a_planned_settings_change(console: httpx.Async
     assert page.status_code == 200
     assert "Device name ↔ Asset number" in page.text and 'id="plan-live"' in page.text
     assert 'id="apply-plan"' not in page.text  # not before its dry run is complete
+
+
+@pytest.mark.rule("R-A3")
+async def test_a_revoked_token_ends_its_session(console: httpx.AsyncClient, api_app: FastAPI) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app),
+        base_url="http://ledger",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ) as admin:
+        created = (await admin.post("/v1/tokens", json={"name": "temp", "scopes": ["admin"]})).json()
+        assert (await sign_in(console, created["token"])).status_code == 303
+        assert (await console.get("/devices")).status_code == 200
+        revoked = await admin.delete(f"/v1/tokens/{created['token_id']}")
+        assert revoked.status_code in (200, 204), revoked.text
+    after = await console.get("/devices")
+    assert after.status_code == 303 and after.headers["location"] == "/signin"
+    assert (await console.get("/devices")).headers["location"].startswith("/signin")  # the session is gone
