@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from connector_kit import Connector, ConnectorSettings, SyncRun
 from ledger_contracts import MasterLinkSettings, ObservedDevice, SyncRequested
@@ -19,7 +20,7 @@ class FakeIntegration(BaseModel):
 
 
 class FakeSettings(ConnectorSettings):
-    pass
+    model_config = SettingsConfigDict(env_prefix="FAKE_", extra="ignore")
 
 
 @dataclass
@@ -35,7 +36,6 @@ class Script:
 class FakeConnector(Connector[FakeIntegration, FakeSettings]):
     mdm_kind: ClassVar[str] = "intune"
     name: ClassVar[str] = "fake"
-    key_setting: ClassVar[str] = "FAKE_SECRETS_KEY"
     display_name: ClassVar[str] = "Fake"
 
     def __init__(self, settings: FakeSettings, script: Script, **kwargs: Any) -> None:

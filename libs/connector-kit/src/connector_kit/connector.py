@@ -30,7 +30,6 @@ log = structlog.get_logger(__name__)
 class Connector(ABC, Generic[I, S]):
     mdm_kind: ClassVar[str]  # "intune" | "jamf_pro": requests of other kinds are not ours
     name: ClassVar[str]  # consumer/client name and log prefix, e.g. "jamf"
-    key_setting: ClassVar[str]  # the env name of `secrets_key`, for error messages
     trusted_errors: ClassVar[tuple[type[BaseException], ...]] = ()  # messages already safe to publish
 
     def __init__(
@@ -82,7 +81,7 @@ class Connector(ABC, Generic[I, S]):
                     request.credentials,
                     link.integration_id,
                     self.settings.secrets_key,
-                    self.key_setting,
+                    self.settings.secrets_key_setting,
                     self.parse_integrations,
                 )
             except CredentialsError as exc:

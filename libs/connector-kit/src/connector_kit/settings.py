@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .retry import RetryPolicy
+
 
 class ConnectorSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
@@ -31,3 +33,13 @@ class ConnectorSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000  # aiokafka's default; the demo shortens it for fast rebalances
 
     log_level: str = "INFO"
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.max_attempts, self.retry_base_delay_s, self.retry_max_delay_s, self.max_retry_after_s
+        )
+
+    @property
+    def secrets_key_setting(self) -> str:
+        """The env name of `secrets_key` (e.g. `JAMF_CONNECTOR_SECRETS_KEY`), for error messages."""
+        return f"{self.model_config.get('env_prefix', '')}SECRETS_KEY".upper()

@@ -18,7 +18,7 @@ from connector_kit import Connector, Publisher, SyncRun
 from connector_kit.subscriber import SyncRequestSubscriber, serve_main
 
 from .auth import AuthError, TokenProvider, TokenSource
-from .graph import GraphError, ManagedDevices, RetryPolicy, http_client_for, prefetch
+from .graph import GraphError, ManagedDevices, http_client_for, prefetch
 from .settings import Integration, Settings, parse_integrations
 from .translate import MalformedDevice, translate_device
 
@@ -29,7 +29,6 @@ class IntuneConnector(Connector[Integration, Settings]):
     mdm_kind: ClassVar[str] = "intune"
     name: ClassVar[str] = "intune"
     display_name: ClassVar[str] = "Intune"
-    key_setting: ClassVar[str] = "INTUNE_CONNECTOR_SECRETS_KEY"
     trusted_errors: ClassVar[tuple[type[BaseException], ...]] = (GraphError, AuthError)
 
     def __init__(
@@ -45,10 +44,7 @@ class IntuneConnector(Connector[Integration, Settings]):
         self._token_provider_factory = token_provider_factory
         self._http_client_factory = http_client_factory
         self._token_providers: dict[str, TokenSource] = {}
-        s = settings
-        self.policy = RetryPolicy(
-            s.max_attempts, s.retry_base_delay_s, s.retry_max_delay_s, s.max_retry_after_s
-        )
+        self.policy = settings.retry_policy()
 
     def parse_integrations(self, data: dict[str, Any]) -> dict[str, Integration]:
         return parse_integrations(data)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
-from connector_kit import Connector, Publisher, SyncRun, retry
+from connector_kit import Connector, Publisher, SyncRun
 from connector_kit.subscriber import SyncRequestSubscriber, serve_main
 
 from .client import JamfClient, open_client
@@ -28,7 +28,6 @@ class JamfConnector(Connector[Integration, Settings]):
     mdm_kind: ClassVar[str] = "jamf_pro"
     name: ClassVar[str] = "jamf"
     display_name: ClassVar[str] = "Jamf Pro"
-    key_setting: ClassVar[str] = "JAMF_CONNECTOR_SECRETS_KEY"
 
     def __init__(
         self,
@@ -71,9 +70,7 @@ class JamfConnector(Connector[Integration, Settings]):
         options: dict[str, Any] = {
             "page_size": s.page_size,
             "max_concurrency": s.max_concurrency,
-            "policy": retry.RetryPolicy(
-                s.max_attempts, s.retry_base_delay_s, s.retry_max_delay_s, s.max_retry_after_s
-            ),
+            "policy": s.retry_policy(),
             "computer_version": self._computer_versions.get(integration.integration_id),
             **self._client_options,
         }
