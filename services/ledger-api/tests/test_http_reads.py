@@ -306,6 +306,9 @@ async def test_integrations_and_master_links_never_show_secrets(client, error) -
             "master_link_ids": ["ml-intune-1"],
             "has_secret": False,  # seeded without credentials: the connector's file has them
             "connection": {},
+            "error": None,  # R-A1: nothing failed, nothing was tried yet
+            "last_succeeded_at": None,
+            "last_tested_at": None,
             "created_at": items[0]["created_at"],
             "updated_at": items[0]["updated_at"],
         },
@@ -314,10 +317,13 @@ async def test_integrations_and_master_links_never_show_secrets(client, error) -
             "kind": "jamf_pro",
             "display_name": "-",  # R-S3
             "category": "it_devices",
-            "state": "connected",
+            "state": "untested",  # R-A1: "connected" only after a successful test or sync
             "master_link_ids": [],
             "has_secret": False,
             "connection": {},
+            "error": None,
+            "last_succeeded_at": None,
+            "last_tested_at": None,
             "created_at": items[1]["created_at"],
             "updated_at": items[1]["updated_at"],
         },

@@ -2,7 +2,7 @@
 (tenant, integration), raised by a link's creation, a settings change and an unlink; the link's
 MasterLinkChanged is published before its first SyncRequested; every SyncRequested carries the
 current generation; a refused publish rolls the change back (no outbox: publish inside the
-transaction, answer only after the broker acknowledged)."""
+transaction, answer only after the broker acknowledged) and its reserved number is skipped."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ async def test_a_seeded_link_is_legacy_generation_0_and_its_unlink_is_1(client, 
     ]
 
 
-async def test_a_refused_publish_changes_nothing_and_the_counter_does_not_move(
+async def test_a_refused_publish_changes_nothing_and_its_generation_is_never_reused(
     app, client, db, project, error
 ) -> None:
     state = app.state.ledger
@@ -176,9 +176,9 @@ async def test_a_refused_publish_changes_nothing_and_the_counter_does_not_move(
         )
     finally:
         state.producer = producer
-    assert (
-        await generation_counter(db, "int-jamf-1") == 0 and await generation_counter(db, "int-intune-1") == 0
-    )
+    # The numbers were reserved (committed) before each change's transaction: skipped, never reused.
+    assert await generation_counter(db, "int-jamf-1") == 1
+    assert await generation_counter(db, "int-intune-1") == 2
     link = (await client.get("/v1/master-links/ml-intune-1")).json()
     assert (link["status"], link["generation"], link["asset_number_source"]) == ("active", 0, "device_name")
     assert await db.fetchval("SELECT count(*) FROM ledger.master_links") == 1
@@ -188,7 +188,9 @@ async def test_a_refused_publish_changes_nothing_and_the_counter_does_not_move(
     )  # the plan
     # With the broker back, the same plan applies.
     ok = await client.post("/v1/master-links/ml-intune-1/settings/apply", json={"plan_id": plan["plan_id"]})
-    assert ok.status_code == 200 and ok.json()["generation"] == 1
+    assert ok.status_code == 200 and ok.json()["generation"] == 3
+    created = await client.post("/v1/master-links", json={"integration_id": "int-jamf-1"})
+    assert created.status_code == 201 and created.json()["generation"] == 2
 
 
 async def test_an_integration_deleted_and_created_again_continues_its_counter(client, db, published) -> None:

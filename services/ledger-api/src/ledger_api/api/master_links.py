@@ -86,23 +86,12 @@ async def create_master_link(
         asset_number_source=body.asset_number_source,
     )
     now = state.clock()
+    await _creatable(conn, tenant, body.integration_id, link_id)  # first without a number: none skipped
+    generation = await _reserve_generation(conn, tenant, body.integration_id)
+    settings = settings.model_copy(update={"generation": generation})
     async with conn.transaction():
-        # R-M12: the integration's counter is raised first; its row lock serialises link operations.
-        generation = await integrations.next_generation(conn, tenant, body.integration_id)
-        settings = settings.model_copy(update={"generation": generation})
-        live = await master_links.live_link_of(conn, tenant, body.integration_id)
-        if live is not None:
-            raise Conflict(
-                f"integration {body.integration_id!r} already has the master link {live!r}",
-                {"integration_id": body.integration_id, "master_link_id": live},
-                code="already_linked",
-            )
-        if await master_links.exists(conn, tenant, link_id):
-            raise Conflict(
-                f"master link {link_id!r} already exists",
-                {"master_link_id": link_id},
-                code="master_link_exists",
-            )
+        await _hold_generation(conn, tenant, body.integration_id, generation)
+        await _creatable(conn, tenant, body.integration_id, link_id)
         created = await master_links.create(
             conn,
             tenant,
@@ -129,6 +118,23 @@ async def create_master_link(
     return LedgerJSONResponse(
         {**link, "sync_run": run}, status_code=201, headers={"Location": f"/v1/master-links/{link_id}"}
     )
+
+
+async def _creatable(conn: Conn, tenant: str, integration_id: str, link_id: str) -> None:
+    """409 when the integration already has a live link or the link id is taken."""
+    live = await master_links.live_link_of(conn, tenant, integration_id)
+    if live is not None:
+        raise Conflict(
+            f"integration {integration_id!r} already has the master link {live!r}",
+            {"integration_id": integration_id, "master_link_id": live},
+            code="already_linked",
+        )
+    if await master_links.exists(conn, tenant, link_id):
+        raise Conflict(
+            f"master link {link_id!r} already exists",
+            {"master_link_id": link_id},
+            code="master_link_exists",
+        )
 
 
 @router.get("/{master_link_id}", response_model=MasterLink, summary="One master link", responses=_NOT_FOUND)
@@ -168,7 +174,19 @@ async def unlink(
     reject_unknown_query(request, ("keep_devices",))
     keep = keep_devices == "true"
     now = state.clock()
+    found = await master_links.state(conn, tenant, master_link_id)
+    if found is None:
+        raise NotFound(f"master link {master_link_id!r} not found")
+    if found.removed_at is not None:
+        raise Conflict(
+            f"master link {master_link_id!r} was removed already",
+            {"master_link_id": master_link_id, "removed_at": found.removed_at},
+            code="already_removed",
+        )
+    # R-M12: the unlink ends the link's generation: it carries the link's last + 1.
+    generation = await _reserve_generation(conn, tenant, found.settings.integration_id)
     async with conn.transaction():
+        await _hold_generation(conn, tenant, found.settings.integration_id, generation)
         link = await master_links.state(conn, tenant, master_link_id, for_update=True)
         if link is None:
             raise NotFound(f"master link {master_link_id!r} not found")
@@ -179,8 +197,6 @@ async def unlink(
                 code="already_removed",
             )
         before = await master_links.get(conn, tenant, master_link_id)
-        # R-M12: the unlink ends the link's generation: it carries the link's last + 1.
-        generation = await integrations.next_generation(conn, tenant, link.settings.integration_id)
         command = UnlinkMasterLink(
             tenant_id=tenant,
             master_link_id=master_link_id,
@@ -275,6 +291,30 @@ async def _command(state: AppState, event: Event) -> None:
     """Publish to ledger.commands.v1 inside the caller's transaction: a refused publish raises
     (503) and rolls the change back (no outbox: the API answers only after the broker acked)."""
     await kafka.publish(state.producer, topics.named(topics.COMMANDS, state.settings.topic_prefix), event)
+
+
+async def _reserve_generation(conn: Conn, tenant: str, integration_id: str) -> int:
+    """R-M12: the next generation of the integration, raised and COMMITTED before the change's own
+    transaction. A number is thus never handed out twice: if the change then fails (a refused
+    publish, a 409) the number is simply skipped, and if a publish was acknowledged but its commit
+    failed, the orphan command's number is not reused for another change. The reconciler needs
+    increasing numbers, not consecutive ones."""
+    async with conn.transaction():
+        generation = await integrations.next_generation(conn, tenant, integration_id)
+    if generation is None:
+        raise NotFound(f"integration {integration_id!r} not found", {"integration_id": integration_id})
+    return generation
+
+
+async def _hold_generation(conn: Conn, tenant: str, integration_id: str, generation: int) -> None:
+    """Inside the change's transaction: lock the integration and check that no later generation was
+    handed out meanwhile (a concurrent link change would otherwise be published out of order)."""
+    if not await integrations.generation_still(conn, tenant, integration_id, generation):
+        raise Conflict(
+            f"the master link of integration {integration_id!r} was changed concurrently: try again",
+            {"integration_id": integration_id},
+            code="concurrent_change",
+        )
 
 
 async def _live(conn: Conn, tenant: str, master_link_id: str) -> master_links.LinkState:
@@ -495,6 +535,34 @@ def _plan_out(
     }
 
 
+async def _applicable(
+    conn: Conn, tenant: str, master_link_id: str, plan_id: uuid.UUID
+) -> master_links.LinkState:
+    """The live link (locked) whose plan `plan_id` is ready to apply; 404 / 409 otherwise."""
+    link = await _live(conn, tenant, master_link_id)
+    plan = await master_links.plan(conn, tenant, plan_id, for_update=True)
+    if plan is None or plan.master_link_id != master_link_id:
+        raise NotFound(
+            f"settings plan {plan_id} of master link {master_link_id!r} not found",
+            {"plan_id": str(plan_id)},
+        )
+    status = _plan_status(plan, link.settings.generation)
+    if status != "ready":
+        code = {"applied": "plan_applied", "stale": "plan_stale"}.get(status, "plan_not_ready")
+        why = {
+            "applied": "was applied already",
+            "stale": "was made before the link's settings last changed: plan again",
+            "failed": "failed (see its sync run): plan again",
+            "planning": f"is not ready: its dry run is {plan.run_status or 'requested'}",
+        }[status]
+        raise Conflict(
+            f"settings plan {plan.plan_id} {why}",
+            {"plan_id": str(plan.plan_id), "status": status, "sync_run_status": plan.run_status},
+            code=code,
+        )
+    return link
+
+
 @router.post(
     "/{master_link_id}/settings/apply",
     response_model=MasterLink,
@@ -516,30 +584,16 @@ async def apply_settings(
     the reconciler as superseded, with a recorded reason; the next run uses the new settings."""
     reject_unknown_query(request, ())
     now = state.clock()
+    async with conn.transaction():  # checked first without a number: a refused apply skips none
+        found = await _applicable(conn, tenant, master_link_id, body.plan_id)
+    generation = await _reserve_generation(conn, tenant, found.settings.integration_id)
     async with conn.transaction():
-        link = await _live(conn, tenant, master_link_id)
-        plan = await master_links.plan(conn, tenant, body.plan_id, for_update=True)
-        if plan is None or plan.master_link_id != master_link_id:
-            raise NotFound(
-                f"settings plan {body.plan_id} of master link {master_link_id!r} not found",
-                {"plan_id": str(body.plan_id)},
-            )
-        status = _plan_status(plan, link.settings.generation)
-        if status != "ready":
-            code = {"applied": "plan_applied", "stale": "plan_stale"}.get(status, "plan_not_ready")
-            why = {
-                "applied": "was applied already",
-                "stale": "was made before the link's settings last changed: plan again",
-                "failed": "failed (see its sync run): plan again",
-                "planning": f"is not ready: its dry run is {plan.run_status or 'requested'}",
-            }[status]
-            raise Conflict(
-                f"settings plan {plan.plan_id} {why}",
-                {"plan_id": str(plan.plan_id), "status": status, "sync_run_status": plan.run_status},
-                code=code,
-            )
+        await _hold_generation(conn, tenant, found.settings.integration_id, generation)
+        link = await _applicable(conn, tenant, master_link_id, body.plan_id)
+        plan = await master_links.plan(conn, tenant, body.plan_id)
+        assert plan is not None
+
         before = await master_links.get(conn, tenant, master_link_id)
-        generation = await integrations.next_generation(conn, tenant, link.settings.integration_id)
         settings = plan.settings.model_copy(update={"generation": generation})
         await master_links.replace_settings(conn, tenant, settings)
         await master_links.mark_plan_applied(conn, tenant, plan.plan_id, now)

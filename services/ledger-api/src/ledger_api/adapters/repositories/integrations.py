@@ -221,16 +221,27 @@ async def record_test(
     )
 
 
-async def next_generation(conn: Connection, tenant_id: str, integration_id: str) -> int:
-    """R-M12: raise the (tenant, integration) counter and return it. The row stays locked until the
-    transaction ends, so the link operations of one integration are serialised."""
-    generation: int = await conn.fetchval(
+async def next_generation(conn: Connection, tenant_id: str, integration_id: str) -> int | None:
+    """R-M12: raise the (tenant, integration) counter and return it (None: no such integration)."""
+    generation: int | None = await conn.fetchval(
         "UPDATE ledger.integrations SET link_generation = link_generation + 1"
-        " WHERE tenant_id = $1 AND integration_id = $2 RETURNING link_generation",
+        " WHERE tenant_id = $1 AND integration_id = $2 AND deleted_at IS NULL RETURNING link_generation",
         tenant_id,
         integration_id,
     )
     return generation
+
+
+async def generation_still(conn: Connection, tenant_id: str, integration_id: str, generation: int) -> bool:
+    """R-M12: True when `generation` is still the counter's last value; the row stays locked until
+    the transaction ends, so the link operations of one integration are serialised."""
+    current = await conn.fetchval(
+        "SELECT link_generation FROM ledger.integrations"
+        " WHERE tenant_id = $1 AND integration_id = $2 AND deleted_at IS NULL FOR UPDATE",
+        tenant_id,
+        integration_id,
+    )
+    return bool(current == generation)
 
 
 async def upsert_seed(
