@@ -37,9 +37,9 @@ unit: $(VENV)
 	.venv/bin/pytest -m unit -q $(PYTEST_ARGS)
 
 ## mutation: mutmut over the reconciler core, both translators and the CSV code (scripts/mutation.py;
-## minutes per target, not in CI). `make mutation TARGETS=reconciler-core` runs one; scores in docs/mutation.md
+## minutes per target, not in CI). `make mutation TARGETS=reconciler-core MUTATION_ARGS=--rerun`; docs/mutation.md
 mutation: $(VENV)
-	.venv/bin/python scripts/mutation.py $(TARGETS)
+	.venv/bin/python scripts/mutation.py $(TARGETS) $(MUTATION_ARGS)
 
 ## bench: the same pipeline with 100,000 simulated Intune devices
 bench: $(VENV)

@@ -33,6 +33,23 @@ WORK = ROOT / ".mutation"
 MUTMUT = ROOT / ".venv" / "bin" / "mutmut"
 
 
+# Hypothesis properties run with fewer examples per mutant (the suite itself runs 150-300): with
+# 300 examples a surviving mutant costs the whole property suite, ~10 s, and a target has ~1,600
+# mutants. The seed is fixed, so the verdicts are reproducible.
+MAX_EXAMPLES = int(os.environ.get("MUTATION_MAX_EXAMPLES", "30"))
+FEWER_EXAMPLES = """
+
+# --- appended by scripts/mutation.py: at most {cap} hypothesis examples per property -------------
+def pytest_itemcollected(item: pytest.Item) -> None:
+    import hypothesis
+
+    test = getattr(item, "obj", None)
+    current = getattr(test, "_hypothesis_internal_use_settings", None)
+    if current is not None and current.max_examples > {cap}:
+        test._hypothesis_internal_use_settings = hypothesis.settings(current, max_examples={cap})
+"""
+
+
 @dataclass(frozen=True)
 class Target:
     package: Path  # the package directory, copied whole into src/
@@ -105,7 +122,8 @@ def prepare(name: str, target: Target) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
     shutil.copytree(target.package, tree / "src" / target.package.name, ignore=ignore)
     shutil.copytree(target.tests, tree / "tests", ignore=ignore)
-    shutil.copy2(ROOT / "conftest.py", tree / "conftest.py")
+    conftest = (ROOT / "conftest.py").read_text() + FEWER_EXAMPLES.format(cap=MAX_EXAMPLES)
+    (tree / "conftest.py").write_text(conftest)
     mutmut = {
         "source_paths": ["src/"],
         "only_mutate": list(target.mutate),
@@ -121,23 +139,44 @@ def prepare(name: str, target: Target) -> Path:
     return tree
 
 
-def run(name: str, target: Target, max_children: int) -> dict[str, object]:
-    tree = prepare(name, target)
+def mutmut(tree: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    print(f"== {name}: mutmut run in {tree.relative_to(ROOT)}", flush=True)
-    done = subprocess.run([str(MUTMUT), "run", "--max-children", str(max_children)], cwd=tree, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"{name}: mutmut run failed ({done.returncode})")
-    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=tree, env=env, check=True, capture_output=True)
+    done = subprocess.run([str(MUTMUT), *args], cwd=tree, env=env, text=True, capture_output=args[0] != "run")
+    if check and done.returncode != 0:
+        raise SystemExit(f"{tree.name}: mutmut {args[0]} failed ({done.returncode})")
+    return done
+
+
+def not_killed(tree: Path) -> list[tuple[str, str]]:
+    """(mutant, status) of every mutant `mutmut results` lists: survived, no tests, timeout, ..."""
+    lines = mutmut(tree, "results").stdout.splitlines()
+    return [(k.strip(), status) for k, status in (line.rsplit(": ", 1) for line in lines if ": " in line)]
+
+
+def refresh_tests(tree: Path, target: Target) -> None:
+    """Copy the target's current tests (new ones included) over the work tree's and mutmut's copy."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for tests in (tree / "tests", tree / "mutants" / "tests"):
+        shutil.copytree(target.tests, tests, ignore=ignore, dirs_exist_ok=True)
+
+
+def run(name: str, target: Target, max_children: int, *, rerun: bool) -> dict[str, object]:
+    """Mutate and test a target in a fresh work tree; with `rerun`, keep the tree and its verdicts
+    and test only the mutants that were not killed again, against the target's current tests."""
+    tree = WORK / name
+    if rerun and (tree / "mutants").is_dir():
+        refresh_tests(tree, target)
+        again = [key for key, status in not_killed(tree) if status in SURVIVED]
+        print(f"== {name}: {len(again)} mutant(s) not killed so far, tested again", flush=True)
+        if again:
+            mutmut(tree, "run", "--max-children", str(max_children), *again)
+    else:
+        tree = prepare(name, target)
+        print(f"== {name}: mutmut run in {tree.relative_to(ROOT)}", flush=True)
+        mutmut(tree, "run", "--max-children", str(max_children))
+    mutmut(tree, "export-cicd-stats")
     stats = json.loads((tree / "mutants" / "mutmut-cicd-stats.json").read_text())
-    listed = subprocess.run(
-        [str(MUTMUT), "results"], cwd=tree, env=env, capture_output=True, text=True
-    ).stdout
-    # `mutmut results` lists every mutant that was not killed: "survived", "no tests", "timeout", ...
-    not_killed = [line.strip().rsplit(": ", 1) for line in listed.splitlines() if ": " in line]
-    survivors = sorted(
-        f"{key} ({status})" for key, status in not_killed if status in ("survived", "no tests")
-    )
+    survivors = sorted(f"{key} ({status})" for key, status in not_killed(tree) if status in SURVIVED)
     caught = stats["killed"] + stats["timeout"] + stats["segfault"]
     tested = caught + stats["survived"] + stats["no_tests"] + stats["suspicious"]
     score = caught / tested if tested else 0.0
@@ -149,18 +188,24 @@ def run(name: str, target: Target, max_children: int) -> dict[str, object]:
     return summary
 
 
+SURVIVED = {"survived", "no tests"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("targets", nargs="*", help=f"any of {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument(
+        "--rerun", action="store_true", help="keep the last verdicts; test only the survivors again"
+    )
     args = parser.parse_args()
     names = args.targets or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
         parser.error(f"unknown target(s) {unknown}; known: {', '.join(TARGETS)}")
-    summaries = [run(name, TARGETS[name], args.max_children) for name in names]
+    summaries = [run(name, TARGETS[name], args.max_children, rerun=args.rerun) for name in names]
     print("\n".join(f"{s['target']}: {s['score']:.1%}" for s in summaries))
 
 
