@@ -161,3 +161,25 @@ async def test_unusable_sealed_credentials_refuse_the_run_with_one_failed_event_
     assert "FAKE_SECRETS_KEY" in event.error
     for secret in ("tok-9", sealed.ciphertext, sealed_key.decode()):
         assert secret not in event.error
+
+
+async def test_a_request_the_connector_crashes_on_goes_to_the_dlq_not_silently_past() -> None:
+    """A bug outside the run (here: in handle itself) must not let the next commit skip the request."""
+    sub, connector = build(Script(devices=["d1"]))
+
+    async def crash(_: Any) -> None:
+        raise TypeError("unexpected None")
+
+    connector.handle = crash  # type: ignore[method-assign]  # a stand-in bug
+    dead: list[tuple[bytes, dict[str, Any]]] = []
+
+    @sub.broker.subscriber(topics.dlq(sub.requests_topic), group_id="dlq-reader")
+    async def collect(message: KafkaMessage) -> None:
+        dead.append((message.body, dict(message.headers)))
+
+    value = codec.encode(request())[1]
+    async with TestKafkaBroker(sub.broker) as br:
+        await br.publish(value, sub.requests_topic, key=b"tenant-k")
+    ((body, headers),) = dead
+    assert body == value
+    assert headers["x-error"] == "the connector crashed on this request: TypeError: unexpected None"

@@ -15,6 +15,8 @@
   administrator would have to ask again.
 - Requests that cannot be decoded into `SyncRequested` go to `mdm.sync-requests.v1.dlq` with the
   error in `x-error` (and origin headers) and are acked — never dropped, never retried forever.
+  So does a request on which the connector itself crashes (a bug outside the run; the run's own
+  errors end it as `SyncRunFailed`): otherwise the next commit would pass over it silently.
 """
 
 from __future__ import annotations
@@ -66,6 +68,18 @@ class BrokerPublisher:
             await asyncio.gather(*unacked)
 
 
+async def dead_letter(broker: KafkaBroker, msg: StreamMessage[Any], error: str, consumer_name: str) -> None:
+    """Publish `msg` unchanged to its topic's DLQ with the error and its origin, then ack it."""
+    record = msg.raw_message
+    topic, partition, offset = record.topic, record.partition, record.offset
+    headers = {
+        k: v.decode() for k, v in codec.dead_letter_headers(error, topic, partition, offset, consumer_name)
+    }
+    await broker.publish(msg.body, topics.dlq(topic), key=record.key, headers=headers)
+    log.error("connector.dead_lettered", topic=topic, partition=partition, offset=offset, error=error)
+    await msg.ack()
+
+
 def dead_letter_middleware(
     broker: KafkaBroker, watched: str, consumer_name: str
 ) -> Callable[..., BaseMiddleware]:
@@ -80,21 +94,7 @@ def dead_letter_middleware(
             try:
                 codec.decode(codec.sync_request_adapter, msg.body)
             except codec.PoisonMessage as exc:
-                record = msg.raw_message
-                topic, partition, offset = record.topic, record.partition, record.offset
-                headers = {
-                    k: v.decode()
-                    for k, v in codec.dead_letter_headers(str(exc), topic, partition, offset, consumer_name)
-                }
-                await broker.publish(msg.body, topics.dlq(topic), key=record.key, headers=headers)
-                log.error(
-                    "connector.poison_request",
-                    topic=topic,
-                    partition=partition,
-                    offset=offset,
-                    error=str(exc),
-                )
-                await msg.ack()
+                await dead_letter(broker, msg, str(exc), consumer_name)
                 return None
             return await call_next(msg)
 
@@ -150,15 +150,20 @@ class SyncRequestSubscriber:
         try:
             await self._current
         except BROKER_ERRORS as exc:
-            log.error("connector.broker_error", error=f"{type(exc).__name__}: {exc}"[:300])
+            log.error(f"{self.connector.name}.broker_error", error=f"{type(exc).__name__}: {exc}"[:300])
             await asyncio.sleep(BROKER_ERROR_PAUSE_S)
             await message.nack()
             return
         except asyncio.CancelledError:
             if self._stopping.is_set():
-                log.info("connector.run_interrupted", sync_run_id=str(msg.sync_run_id))
+                log.info(f"{self.connector.name}.run_interrupted", sync_run_id=str(msg.sync_run_id))
                 return  # neither acked nor nacked: uncommitted, re-run under a new attempt
             raise
+        except Exception as exc:  # a bug outside the run (a run's own errors end it as failed)
+            log.exception(f"{self.connector.name}.handler_crashed", sync_run_id=str(msg.sync_run_id))
+            error = f"the connector crashed on this request: {type(exc).__name__}: {exc}"[:2000]
+            await dead_letter(self.broker, message, error, self.client_name)  # never silently skipped
+            return
         finally:
             self._current = None
         await message.ack()
@@ -175,7 +180,9 @@ class SyncRequestSubscriber:
     async def start(self) -> None:
         await self.broker.start()
         self.ready.set()
-        log.info("connector.consuming", topic=self.requests_topic, group=self.settings.consumer_group)
+        log.info(
+            f"{self.connector.name}.consuming", topic=self.requests_topic, group=self.settings.consumer_group
+        )
 
     async def run(self) -> None:
         """Consume sync requests until `stop()`."""
