@@ -171,6 +171,19 @@ async def unlink(store: Store, command: UnlinkMasterLink, prefix: str, written: 
         new = LinkGeneration(
             tenant, integration, command.master_link_id, command.generation, "unlinked", command.occurred_at
         )
+    else:  # a legacy unlink of a link that has generations: it is removed all the same
+        current = (await store.load_links({key})).get(key)
+        if current is not None and not current.removed:
+            fx = Effects()
+            fx.links[key] = LinkGeneration(
+                tenant,
+                integration,
+                command.master_link_id,
+                current.generation,
+                "unlinked",
+                command.occurred_at,
+            )
+            await store.write(fx)
     fx = unlink_started(
         command,
         await store.running_runs(tenant, integration),
