@@ -223,6 +223,13 @@ async def test_connect_link_preview_and_unlink_with_keep(console: httpx.AsyncCli
     assert "Console Intune" in page and SECRET not in page
     assert "Not tested" in page  # R-A1: connected (連携済) only after a successful test or sync
 
+    # R-A1: the secret is rotated in place, never echoed.
+    rotated = await console.post(
+        "/integrations/int-console/secret",
+        data={"csrf_token": token, "field": "client_secret", "secret": SECRET + "-2"},
+    )
+    assert rotated.status_code == 200 and "The secret was replaced" in rotated.text
+    assert SECRET not in rotated.text
     # A failing connect keeps the non-secret values and never echoes the secret.
     bad = await console.post(
         "/integrations",

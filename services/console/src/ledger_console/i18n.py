@@ -210,6 +210,17 @@ _PAIRS: dict[str, tuple[str, str]] = {
     ),
     "int.has_secret": ("シークレット保存済", "secret stored"),
     "int.no_secret": ("シークレットなし", "no secret"),
+    "int.rotate": ("シークレットを更新", "Rotate the secret"),
+    "int.rotate_submit": ("更新する", "Replace"),
+    "int.rotated": (
+        "シークレットを更新しました。次回の同期から新しいシークレットが使われます。",
+        "The secret was replaced; the next sync uses the new one.",
+    ),
+    "int.rotate_unsupported": (
+        "この API ではシークレットを更新できません。",
+        "This API cannot replace a secret.",
+    ),
+    "int.secret_missing": ("新しいシークレットを入力してください。", "Enter the new secret."),
     "int.test": ("接続テスト", "Test connection"),
     "int.test_ok": ("接続テストに成功しました。", "The connection test succeeded."),
     "int.test_failed": ("接続テストに失敗しました: {reason}", "The connection test failed: {reason}"),

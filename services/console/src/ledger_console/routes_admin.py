@@ -113,6 +113,24 @@ async def connect(p: WriterDep, request: Request) -> Response:
     return p.redirect("/integrations", notice="connected")
 
 
+@router.post("/integrations/{integration_id}/secret")
+async def rotate_secret(p: WriterDep, integration_id: str, request: Request) -> Response:
+    """R-A1: a new client secret or password replaces the stored one (the integration and its link
+    stay); it is sent to the API once and never shown."""
+    form = await request.form()
+    field = _form_text(form, "field")
+    value = form.get("secret")
+    if field not in SECRET_FIELDS or not isinstance(value, str) or not value:
+        return await _integrations_page(p, 422, error=p.t("int.secret_missing"))
+    if not await p.caps.has("PATCH", "/v1/integrations/{integration_id}"):
+        return await _integrations_page(p, 409, error=p.t("int.rotate_unsupported"))
+    try:
+        await p.api.request("PATCH", f"/v1/integrations/{integration_id}", json={field: value})
+    except ApiError as exc:
+        return await _integrations_page(p, exc.status if exc.status < 500 else 502, error=_explain(p, exc))
+    return await _integrations_page(p, message=p.t("int.rotated"))
+
+
 @router.post("/integrations/{integration_id}/test")
 async def test_connection(p: WriterDep, integration_id: str) -> Response:
     """R-A1: tries the stored credentials (the API's `POST /v1/integrations/{id}/test`)."""
