@@ -104,6 +104,32 @@ class Chaos:
             return self._victim()
         return victim
 
+    def supervise(self) -> None:
+        """What systemd or Kubernetes would do: start a service again that exited by itself (e.g.
+        on losing PostgreSQL). The clean run has no supervisor: a service that exits there fails it."""
+        if self.rng is None:
+            self.stack.check_alive()
+            return
+        for name, proc in list(self.stack.procs.items()):
+            if proc.popen.poll() is not None:
+                code = proc.popen.returncode
+                self.stack.restart(name)
+                self.log.append(f"supervisor: {name} had exited ({code}); restarted")
+
+    def wait_run(self, sync_run_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.supervise()
+            try:
+                with self.stack.client() as c:
+                    run: dict[str, Any] = c.get(f"/v1/sync-runs/{sync_run_id}").json()
+                if run.get("status") in ("completed", "failed"):
+                    return run
+            except (httpx.HTTPError, ValueError):
+                pass  # the API may be restarting
+            time.sleep(0.1)  # polling the API for the run's end
+        raise TimeoutError(f"sync run {sync_run_id} did not finish in {timeout}s")
+
     def during(self, step: str) -> None:
         """Called right after a step was started: kill and restart services at random points."""
         if self.rng is None:
@@ -168,9 +194,10 @@ def mutate_mdms(stack: Stack, seed: int) -> None:
         sim_call(stack, "jamf", "POST", "/computers", fresh)
 
 
-def _wait(check: Callable[[], bool], what: str, timeout: float) -> None:
+def _wait(chaos: Chaos, check: Callable[[], bool], what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        chaos.supervise()
         try:
             if check():
                 return
@@ -186,7 +213,7 @@ def _sync_all(stack: Stack, chaos: Chaos, step: str, timeout: float) -> list[tup
     chaos.during(step)
     out = []
     for link, run_id in started:
-        run = stack.wait_run(run_id, timeout=timeout)
+        run = chaos.wait_run(run_id, timeout=timeout)
         out.append((f"{step} {link}", run["status"], run.get("counts") or {}))
     return out
 
@@ -199,7 +226,7 @@ def run_scenario(stack: Stack, chaos: Chaos, *, mutation_seed: int = 11, timeout
     with stack.client() as c:
         c.delete("/v1/master-links/ml-intune-demo", params={"keep_devices": "true"}).raise_for_status()
     chaos.during("unlink")
-    _wait(lambda: stack.count_devices(source="intune") == 0, "unlink applied", timeout)
+    _wait(chaos, lambda: stack.count_devices(source="intune") == 0, "unlink applied", timeout)
 
     body = {
         "integration_id": INTUNE_INTEGRATION,
@@ -210,7 +237,7 @@ def run_scenario(stack: Stack, chaos: Chaos, *, mutation_seed: int = 11, timeout
     with stack.client() as c:
         created = c.post("/v1/master-links", json=body).raise_for_status().json()
     chaos.during("re-link")
-    run = stack.wait_run(created["sync_run"]["sync_run_id"], timeout=timeout)
+    run = chaos.wait_run(created["sync_run"]["sync_run_id"], timeout=timeout)
     runs.append((f"re-link {RELINK}", run["status"], run.get("counts") or {}))
     return snapshot(stack, runs, chaos.log)
 
@@ -288,6 +315,14 @@ def change_clashes(stack: Stack) -> list[str]:
     ]
 
 
+def _flat(value: Any, prefix: str = "") -> dict[str, str]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): json.dumps(value)}
+
+
 def compare(reference: Outcome, other: Outcome, limit: int = 20) -> list[str]:
     """Every difference, described (empty: the same outcome)."""
     diffs: list[str] = []
@@ -315,9 +350,14 @@ def compare(reference: Outcome, other: Outcome, limit: int = 20) -> list[str]:
         only_ref = sorted(set(reference.conflicts) - set(other.conflicts))
         only_other = sorted(set(other.conflicts) - set(reference.conflicts))
         diffs.append(f"conflicts differ: {len(only_ref)} only in the clean run, {len(only_other)} only here")
-        diffs += [f"  clean only: {c[:300]}" for c in only_ref[:5]] + [
-            f"  here only: {c[:300]}" for c in only_other[:5]
-        ]
+        for c in only_ref[:3] if only_other else []:
+            mine = _flat(json.loads(c))
+            nearest = min(
+                only_other, key=lambda o: len(set(_flat(json.loads(o)).items()) ^ set(mine.items()))
+            )
+            theirs = _flat(json.loads(nearest))
+            keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            diffs.append("  e.g. " + "; ".join(f"{k}: {mine.get(k)} != {theirs.get(k)}" for k in keys))
     diffs += [f"change events clash: {c}" for c in other.change_clashes[:limit]]
     return diffs
 
