@@ -116,8 +116,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         api_port=free_port(),
         session_timeout_ms=2000,
     )
-    # R-X2: the simulated MDMs listen on 127.0.0.1; the operator allows private hosts here.
-    os.environ["LEDGER_API_ALLOW_PRIVATE_MDM_HOSTS"] = "true"
     with EmptyTenantStack(config) as stack:
         console, url = start_console(stack.api_url, root)
         try:
@@ -131,7 +129,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         finally:
             console.terminate()
             console.wait(10)
-            os.environ.pop("LEDGER_API_ALLOW_PRIVATE_MDM_HOSTS", None)
 
 
 def post_forms(page: Any) -> list[str]:

@@ -52,7 +52,6 @@ def own_stack() -> Iterator[tuple[str, str, str]]:
     from mdm_sim.graph.generate import generate_devices
 
     intune = 300
-    os.environ.setdefault("LEDGER_API_ALLOW_PRIVATE_MDM_HOSTS", "true")  # R-X2: the simulators are local
     with tempfile.TemporaryDirectory(prefix="console-shots-") as tmp:
         config = StackConfig(
             root=Path(tmp) / "stack",
