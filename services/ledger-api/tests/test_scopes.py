@@ -118,3 +118,31 @@ async def test_a_read_token_reads_the_ledger_but_not_the_administrative_resource
         resp = await reader.get(path)
         assert resp.status_code == 200, (path, resp.text)
     assert (await reader.get("/v1/tokens/current")).json()["scopes"] == ["read"]
+
+
+@pytest.mark.unit
+@pytest.mark.rule("R-A3", "R-A4")
+def test_the_examples_of_the_token_tenant_and_audit_schemas_are_valid_instances() -> None:
+    """The OpenAPI examples of the new paths are exact: each validates against its own model, and
+    each new path's operations carry a documented body schema with an example."""
+    from ledger_api.api import audit, tenant_settings, tokens
+
+    models = [
+        tokens.NewToken,
+        tokens.ApiToken,
+        tokens.CreatedToken,
+        tokens.TokenList,
+        tokens.CurrentToken,
+        tenant_settings.TenantSettings,
+        tenant_settings.TenantSettingsPatch,
+        audit.AuditEntry,
+        audit.AuditPage,
+    ]
+    for model in models:
+        examples = model.model_json_schema()["examples"]
+        assert examples, model.__name__
+        for example in examples:
+            model.model_validate(example)
+    components = _document()["components"]["schemas"]
+    for name in ("NewToken", "CreatedToken", "TokenList", "CurrentToken", "TenantSettings", "AuditPage"):
+        assert components[name]["examples"], name
