@@ -166,6 +166,7 @@ def shoot(console: str, api_url: str, token: str) -> list[Path]:
     if run:
         shots.append(("09-sync-run", f"/runs/{run['sync_run_id']}", None))
     shots.append(("10-sync-runs", "/runs", None))
+    shots.append(("13-audit-log", "/audit", None))
     if links and plan_run and plan_run.get("dry_run"):
         link_id = plan_run["master_link_id"]
         shots.append(("07b-settings-plan", f"/links/{link_id}/plans/{plan_run['sync_run_id']}", None))

@@ -179,7 +179,7 @@ async def test_read_scope_hides_write_controls_and_refuses_forged_posts(
     devices = (await console.get("/devices")).text
     assert 'id="readonly-banner"' in devices
     assert "/devices/import" not in devices and 'href="/integrations"' not in devices
-    for path in ("/devices", "/links", "/runs", "/conflicts", "/integrations"):
+    for path in ("/devices", "/links", "/runs", "/conflicts", "/integrations", "/audit"):
         page = (await console.get(path)).text
         assert re.findall(r'<form method="post" action="([^"]+)"', page) == ["/signout"], path
     for path, data in [
@@ -274,6 +274,13 @@ async def test_connect_link_preview_and_unlink_with_keep(console: httpx.AsyncCli
     )
     assert keep.status_code == 303 and "notice=unlinked" in keep.headers["location"]
     assert "removed" in (await console.get("/links?removed=1")).text
+    # R-A4: every one of those actions is in the audit log page, no secret in it.
+    audit = await console.get("/audit")
+    assert audit.status_code == 200
+    for action in ("integration.create", "master_link.create", "master_link.unlink"):
+        assert action in audit.text, action
+    assert SECRET not in audit.text
+    assert "integration.create" not in (await console.get("/audit?action=master_link.unlink")).text
 
 
 async def test_japanese_by_accept_language_and_switchable(console: httpx.AsyncClient) -> None:

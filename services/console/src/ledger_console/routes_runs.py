@@ -64,6 +64,39 @@ async def run_detail(p: PageDep, run_id: str, request: Request) -> Response:
     return p.render("run.html", linked=request.query_params.get("linked") == "1", **ctx)
 
 
+@router.get("/audit")
+async def audit_log(p: PageDep, request: Request) -> Response:
+    """R-A4: who did what and when, newest first, one page of the API's cursor at a time."""
+    if not await p.caps.has("GET", "/v1/audit-log"):
+        return p.render("error.html", 404, message=p.t("audit.unsupported"))
+    q = request.query_params
+    params = {"limit": "50"}
+    for name in ("action", "target_type", "cursor"):
+        if q.get(name):
+            params[name] = q[name][:200]
+    body = await p.api.get("/v1/audit-log", params)
+    filters = {k: q.get(k, "") for k in ("action", "target_type") if q.get(k)}
+    return p.render(
+        "audit.html",
+        entries=body.get("items", []),
+        next_cursor=body.get("next_cursor"),
+        filters=filters,
+        first=bool(q.get("cursor")),
+        compact=compact,
+    )
+
+
+def compact(value: Any) -> str:
+    """A before/after object on one line: `key: value, …` (the API has already masked secrets)."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {compact(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(compact(v) for v in value) + "]"
+    return str(value)
+
+
 @router.get("/conflicts")
 async def conflicts(p: PageDep, request: Request) -> Response:
     q = request.query_params
