@@ -167,3 +167,26 @@ async def test_a_tenant_sees_and_revokes_only_its_own_tokens(client, globex, err
     me = (await globex.get("/v1/tokens/current")).json()
     assert me["tenant_id"] == "globex" and me["scopes"] == ["admin"]
     assert TOKENS["globex"] not in (await globex.get("/v1/tokens")).text
+
+
+async def test_two_admins_revoking_each_other_at_once_leave_one_admin(client, as_token, db) -> None:
+    """The tenant's row lock serialises revocations: of two simultaneous cross-revocations of the
+    last two admin tokens exactly one succeeds, the other is 409 last_admin_token."""
+    import asyncio
+
+    me = (await client.get("/v1/tokens/current")).json()
+    second = await create(client, "second admin", ["admin"])
+    async with as_token(second["token"]) as admin2:
+        answers = await asyncio.gather(
+            client.delete(f"/v1/tokens/{second['token_id']}"),
+            admin2.delete(f"/v1/tokens/{me['token_id']}"),
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [204, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert refused.json()["error"]["code"] == "last_admin_token"
+    live_admins = await db.fetchval(
+        "SELECT count(*) FROM ledger.api_tokens"
+        " WHERE tenant_id = 'acme' AND revoked_at IS NULL AND 'admin' = ANY(scopes)"
+    )
+    assert live_admins == 1
