@@ -353,3 +353,36 @@ async def test_every_new_path_is_documented_with_examples_the_server_accepts(ano
         "master_linked",
         "error",
     }
+
+
+async def test_after_a_rotation_the_real_intune_connector_syncs_with_the_new_secret(
+    client, tap, graph
+) -> None:
+    """Done-when of issue 10 end to end on the connector side: the requests the API published, run
+    by the real Intune connector (same secrets key) against the Graph simulator: the one sealed
+    before the rotation fails with the simulator's refusal, the one after completes."""
+    from connector_kit import ListPublisher
+    from intune_connector.service import build_app as build_connector
+    from intune_connector.settings import Settings as ConnectorSettings
+
+    await client.post("/v1/integrations", json=intune_body(graph, client_secret=OLD_SECRET))
+    link = (await client.post("/v1/master-links", json={"integration_id": "int-sim"})).json()
+    resp = await client.patch("/v1/integrations/int-sim", json={"client_secret": graph.client_secret})
+    assert resp.status_code == 200, resp.text
+    await client.post(f"/v1/master-links/{link['master_link_id']}/sync")
+    before, after = [decode_request(r) for r in await (await tap(topics.SYNC_REQUESTS)).take(2)]
+
+    recorder = ListPublisher()
+    connector = build_connector(
+        ConnectorSettings(
+            secrets_key=SecretStr(KEY), retry_base_delay_s=0.01, retry_max_delay_s=0.05, max_attempts=2
+        ),
+        publisher=recorder,
+    )
+    old = await connector.handle(before)
+    assert old is not None and old.status == "failed"
+    [refused] = [e for e in recorder.events if type(e).__name__ == "SyncRunFailed"]
+    assert "invalid_client" in refused.error  # refused for its (old) secret, nothing else
+    new = await connector.handle(after)
+    assert new is not None and (new.status, new.devices_observed) == ("completed", 3)
+    assert OLD_SECRET not in repr(recorder.events) and graph.client_secret not in repr(recorder.events)
