@@ -430,13 +430,13 @@ class Stack:
         with self.client() as c:
             r = c.post(f"/v1/master-links/{link_id}/sync", json={})
             r.raise_for_status()
-            return r.json()
+            return dict(r.json())
 
     def wait_run(self, sync_run_id: str, timeout: float = 600) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         with self.client() as c:
             while time.monotonic() < deadline:
-                run = c.get(f"/v1/sync-runs/{sync_run_id}").json()
+                run: dict[str, Any] = c.get(f"/v1/sync-runs/{sync_run_id}").json()
                 if run.get("status") in ("completed", "failed"):
                     return run
                 self.check_alive()

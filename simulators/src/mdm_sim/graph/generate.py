@@ -238,7 +238,7 @@ def _serial(e: _Entropy, style: str) -> str:
     if style == "vmware":  # Intune reports the space-less form
         return f"VMware-{e.hex_text(16)}-{e.hex_text(16)}"
     if style == "whitebox":
-        return e.pick(PLACEHOLDER_SERIALS[:4])
+        return str(e.pick(PLACEHOLDER_SERIALS[:4]))
     return e.text(10)
 
 

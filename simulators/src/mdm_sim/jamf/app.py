@@ -119,7 +119,8 @@ def build_jamf_app(sim: JamfSim) -> FastAPI:
             fault = sim.take_fault(path)
             if fault is not None:
                 return _fault_response(fault)
-        return await call_next(request)
+        response: Response = await call_next(request)
+        return response
 
     # --- auth ------------------------------------------------------------------------------------
 

@@ -168,7 +168,8 @@ def _serial_or_quirk(
     if roll < broken:  # DEP device before its first check-in, personally owned, bad firmware
         return _pick(rng, BROKEN_SERIALS)
     if roll < broken + reused and earlier:  # wiped and re-enrolled: a newer record, same serial
-        return _pick(rng, earlier)["hardware"]["serialNumber"]
+        serial: str | None = _pick(rng, earlier)["hardware"]["serialNumber"]
+        return serial
     return _serial(rng, i, prefix)
 
 

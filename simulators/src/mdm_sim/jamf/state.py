@@ -6,6 +6,7 @@ thread (uvicorn) while tests run in theirs, so every read and write of shared st
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import threading
@@ -272,7 +273,7 @@ class JamfSim:
             if path[0] == ID_FIELD[kind]:
                 out.sort(key=_id_key(kind), reverse=desc)
             else:
-                out.sort(key=lambda r, p=path: _sort_value(r, p), reverse=desc)
+                out.sort(key=functools.partial(_sort_by, path), reverse=desc)
         return out
 
     # --- tokens ----------------------------------------------------------------------------------
@@ -388,6 +389,10 @@ def _id_key(kind: DeviceKind) -> Any:
         return (int(value), "") if value.isdigit() else (2**63, value)  # Jamf sorts ids as numbers
 
     return key
+
+
+def _sort_by(path: tuple[str, ...], record: dict[str, Any]) -> tuple[bool, str]:
+    return _sort_value(record, path)
 
 
 def _sort_value(record: dict[str, Any], path: tuple[str, ...]) -> tuple[bool, str]:
