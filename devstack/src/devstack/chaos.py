@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,11 @@ VOLATILE = {
     "duration_seconds",
     "removed_at",
     "recorded_at",
+    "resolved_by",  # the id of the command (or actor) that resolved a conflict
 }
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The Jamf simulator dates its fleet relative to "now"; both runs must see the same fleet.
+FIXED_NOW = "2026-11-01T00:00:00Z"
 
 
 @dataclass
@@ -79,6 +85,7 @@ def config(root: Path, devices: int, api_port: int, seed: int = 7) -> StackConfi
         api_port=api_port,
         seed=seed,
         session_timeout_ms=2000,
+        jamf_sim_args=["--fixed-now", FIXED_NOW],
     )
 
 
@@ -186,7 +193,8 @@ def mutate_mdms(stack: Stack, seed: int) -> None:
             sim_call(stack, "jamf", "PATCH", f"/computers/{c['id']}", {"general": {"name": f"Renamed {i}"}})
         for c in picked[len(picked) // 2 :]:
             sim_call(stack, "jamf", "DELETE", f"/computers/{c['id']}")
-        fresh = generate_computers(max(2, len(computers) // 30), seed=seed + 2)
+        fixed = datetime.fromisoformat(FIXED_NOW.replace("Z", "+00:00"))
+        fresh = generate_computers(max(2, len(computers) // 30), seed=seed + 2, now=fixed)
         top = max(int(c["id"]) for c in computers)
         for i, c in enumerate(fresh):
             c["id"] = str(top + 100 + i)
@@ -269,6 +277,8 @@ def _strip(value: Any, ids: dict[str, str]) -> Any:
         return out
     if isinstance(value, list):
         return [_strip(v, ids) for v in value]
+    if isinstance(value, str) and ids:  # device ids inside messages name devices by identity too
+        return UUID.sub(lambda m: f"<{ids[m.group(0)]}>" if m.group(0) in ids else m.group(0), value)
     return value
 
 

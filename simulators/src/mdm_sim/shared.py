@@ -88,9 +88,12 @@ def graph_devices(n: int, seed: int = 0) -> list[dict[str, object]]:
 
 def jamf_computers(n: int, seed: int = 0, first_id: int = 1) -> list[dict[str, object]]:
     """The shared Macs as Jamf computers-inventory records, with ids from `first_id` on."""
+    from datetime import UTC, datetime
+
     from .jamf.data import generate_computers
 
-    records = generate_computers(n, seed=seed)  # the shape; identity and hardware replaced below
+    # The shape (identity and hardware replaced below), dated from a fixed day: the same every start.
+    records = generate_computers(n, seed=seed, now=datetime(2025, 11, 1, tzinfo=UTC))
     for i, (mac, r) in enumerate(zip(shared_macs(n, seed), records, strict=True)):
         r["id"] = str(first_id + i)
         r["general"] = {**r["general"], "name": mac.device_name, "assetTag": None}

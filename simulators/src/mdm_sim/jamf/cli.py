@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import datetime
 
 from .data import generate_computers, generate_mobiles, load_file
 from .runner import running_jamf_sim
@@ -32,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--computers", type=int, default=100)
     parser.add_argument("--mobiles", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fixed-now",
+        help="date the generated fleet from this ISO time instead of now (the same seed gives the same fleet)",
+    )
     parser.add_argument(
         "--shared-macs", type=int, default=0, help="add N Macs the Graph simulator also serves (same serials)"
     )
@@ -61,8 +66,11 @@ def build_sim(args: argparse.Namespace) -> JamfSim:
     )
     computers_file = os.environ.get("MDM_SIM_JAMF_COMPUTERS")
     mobiles_file = os.environ.get("MDM_SIM_JAMF_MOBILES")
-    computers = load_file(computers_file) if computers_file else generate_computers(args.computers, args.seed)
-    mobiles = load_file(mobiles_file) if mobiles_file else generate_mobiles(args.mobiles, args.seed)
+    now = datetime.fromisoformat(args.fixed_now.replace("Z", "+00:00")) if args.fixed_now else None
+    computers = (
+        load_file(computers_file) if computers_file else generate_computers(args.computers, args.seed, now)
+    )
+    mobiles = load_file(mobiles_file) if mobiles_file else generate_mobiles(args.mobiles, args.seed, now)
     if args.shared_macs:
         from ..shared import jamf_computers
 
