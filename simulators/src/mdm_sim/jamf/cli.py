@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--fixed-now",
-        help="date the generated fleet from this ISO time instead of now (the same seed gives the same fleet)",
+        help="date the generated fleet from this ISO time, not now (same seed: same fleet)",
     )
     parser.add_argument(
         "--shared-macs", type=int, default=0, help="add N Macs the Graph simulator also serves (same serials)"
