@@ -69,6 +69,11 @@ class MemoryStore:
         self.parked = [p for p in self.parked if p not in mine]
         return [copy.deepcopy(p.record) for p in mine]
 
+    async def take_held(self, sync_run_id: uuid.UUID) -> list[Record]:
+        mine = [p for p in self.parked if p.sync_run_id == sync_run_id]
+        self.parked = [p for p in self.parked if p.sync_run_id != sync_run_id]
+        return [copy.deepcopy(p.record) for p in mine]
+
     async def running_runs(self, tenant_id: str, integration_id: str) -> list[RunState]:
         return [
             copy.deepcopy(r)

@@ -4,6 +4,7 @@ counts across attempts, R-M14 complete pulls, R-M15 device names (hypothesis), R
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +50,7 @@ NOW = datetime(2026, 11, 29, 6, tzinfo=UTC)
 RUN = uuid.UUID(int=1)
 LINK = MasterLinkSettings(master_link_id="ml", integration_id="intune-1", mdm_kind="intune")
 TENANT = "t"
+NAME_LINK = LINK.model_copy(update={"matching_key": MatchingKey(mdm="device_name", ledger="asset_number")})
 
 
 def gen(n: int, change: str = "created") -> LinkGeneration:
@@ -142,14 +144,16 @@ ids = st.lists(st.sampled_from([f"m{i}" for i in range(8)]), min_size=1, max_siz
 
 @pytest.mark.rule("R-M13")
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ids, min_size=1, max_size=4), st.integers(1, 7))
+@given(st.lists(ids, min_size=1, max_size=4), st.integers(1, 7), st.booleans())
 def test_each_mdm_device_of_a_run_is_counted_once_whatever_attempts_and_batches(
-    attempts: list[list[str]], batch: int
+    attempts: list[list[str]], batch: int, by_name: bool
 ) -> None:
     """The repro ("seen 31,000 of 20,000, errors 11,000") generalised: any number of restarted
-    attempts, any duplicates, any batch split: seen = distinct devices, errors = 0."""
+    attempts, any duplicates, any batch split, devices decided as they come or held until the end
+    (a link matched by device name, R-M15): seen = distinct devices, errors = 0."""
     store = MemoryStore()
-    asyncio.run(_feed(store, _run(attempts, RUN), batch))
+    link = NAME_LINK if by_name else LINK
+    asyncio.run(_feed(store, _run(attempts, RUN, link), batch))
     (summary,) = [e for e in store.events() if isinstance(e, SyncRunSummary) and e.status == "completed"]
     distinct = {m for a in attempts for m in a}
     c = summary.counts
@@ -193,8 +197,6 @@ def test_missing_is_decided_only_after_a_complete_pull(kw: dict[str, int], parti
 
 # --- R-M15 -----------------------------------------------------------------------------------------
 
-NAME_LINK = LINK.model_copy(update={"matching_key": MatchingKey(mdm="device_name", ledger="asset_number")})
-
 
 def _manual(asset: str | None = None, serial: str | None = None, i: int = 1) -> LedgerDevice:
     return LedgerDevice(
@@ -225,6 +227,24 @@ def test_device_name_matches_the_asset_number_trimmed_and_case_insensitive() -> 
 
 
 @pytest.mark.rule("R-M15")
+def test_a_unique_name_binds_even_when_the_run_is_split_over_batches() -> None:
+    store = MemoryStore()
+    owner = _manual(asset="PC-Alice")
+    store.devices[owner.device_id] = owner
+    common = {"sync_run_id": RUN, "integration_id": NAME_LINK.integration_id}
+    devices = [ObservedDevice(mdm_device_id=f"m{i}", device_name=f"PC-{i}") for i in range(5)]
+    devices.insert(2, ObservedDevice(mdm_device_id="alice", device_name="pc-alice"))
+    msgs: list[Event] = [_event(SyncRunStarted, 0, sync_run_id=RUN, master_link=NAME_LINK)]
+    msgs += [_event(DeviceObserved, i + 1, device=d, **common) for i, d in enumerate(devices)]
+    msgs.append(_event(SyncRunCompleted, len(msgs), devices_observed=len(devices), **common))
+    asyncio.run(_feed(store, msgs, 2))
+    bound = store.devices[owner.device_id].binding
+    assert bound is not None and bound.mdm_device_id == "alice"
+    (summary,) = [e for e in store.events() if isinstance(e, SyncRunSummary) and e.status == "completed"]
+    assert (summary.counts.seen, summary.counts.updated, summary.counts.created) == (6, 1, 5)
+
+
+@pytest.mark.rule("R-M15")
 def test_a_name_on_two_ledger_devices_is_a_conflict() -> None:
     link = NAME_LINK.model_copy(
         update={"matching_key": MatchingKey(mdm="device_name", ledger="serial_number")}
@@ -250,12 +270,15 @@ def _spelled(name: str) -> st.SearchStrategy[str]:
     st.integers(2, 5),
     st.data(),
     st.integers(0, 3),
+    st.integers(1, 9),
+    st.randoms(use_true_random=False),
 )
 def test_a_name_shared_by_several_mdm_devices_of_a_run_never_binds(
-    name: str, n: int, data: st.DataObject, others: int
+    name: str, n: int, data: st.DataObject, others: int, batch: int, rnd: random.Random
 ) -> None:
-    """Property: whatever the spelling, the number of MDM devices sharing the name and the other
-    devices of the run, the ledger device carrying that name as asset number is bound to none."""
+    """Property: whatever the spelling, the number of MDM devices sharing the name, the other
+    devices of the run, their order and how the run is split into consumed batches, the ledger
+    device carrying that name as asset number is bound to none of them."""
     store = MemoryStore()
     owner = _manual(asset=name)
     store.devices[owner.device_id] = owner
@@ -263,11 +286,12 @@ def test_a_name_shared_by_several_mdm_devices_of_a_run_never_binds(
     spelled = [data.draw(_spelled(name)) for _ in range(n)]
     devices = [ObservedDevice(mdm_device_id=f"s{i}", device_name=s) for i, s in enumerate(spelled)]
     devices += [ObservedDevice(mdm_device_id=f"o{i}", device_name=f"other-{i}") for i in range(others)]
+    rnd.shuffle(devices)
     common = {"sync_run_id": RUN, "integration_id": link.integration_id}
     msgs: list[Event] = [_event(SyncRunStarted, 0, sync_run_id=RUN, master_link=link)]
     msgs += [_event(DeviceObserved, i + 1, device=d, **common) for i, d in enumerate(devices)]
     msgs.append(_event(SyncRunCompleted, len(msgs), devices_observed=len(devices), **common))
-    asyncio.run(_feed(store, msgs, len(msgs)))
+    asyncio.run(_feed(store, msgs, batch))
     assert store.devices[owner.device_id].binding is None
     open_ = {c.mdm_device_id for c in store.conflicts.values() if c.status == "open"}
     assert open_ == {f"s{i}" for i in range(n)}

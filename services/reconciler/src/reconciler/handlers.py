@@ -194,14 +194,33 @@ _observation_order = operator.attrgetter("message.device.mdm_device_id", "messag
 # --- what a batch does -----------------------------------------------------------------------------
 
 
-def fold(records: list[Record], state: State, runs: dict[uuid.UUID, RunState], prefix: str) -> Effects:
-    """Apply every record (in canonical order); the effects hold the final state of all touched."""
-    return Fold(state, runs, prefix).run(canonical(records))
+def fold(
+    records: list[Record],
+    state: State,
+    runs: dict[uuid.UUID, RunState],
+    prefix: str,
+    released: frozenset[uuid.UUID] = frozenset(),
+) -> Effects:
+    """Apply every record (in canonical order); the effects hold the final state of all touched.
+    `released`: runs matched by device name whose held records this fold decides (R-M15)."""
+    return Fold(state, runs, prefix, released).run(canonical(records))
+
+
+def holds_until_end(link: MasterLinkSettings) -> bool:
+    """R-M15: a run matched by device name is decided as a whole when it ends: only then is it known
+    whether a name is carried by one MDM device of the run or by several (never a guess)."""
+    return link.matching_key.mdm == "device_name"
 
 
 class Fold:
-    def __init__(self, state: State, runs: dict[uuid.UUID, RunState], prefix: str) -> None:
-        self.state, self.runs = state, runs
+    def __init__(
+        self,
+        state: State,
+        runs: dict[uuid.UUID, RunState],
+        prefix: str,
+        released: frozenset[uuid.UUID] = frozenset(),
+    ) -> None:
+        self.state, self.runs, self.released = state, runs, released
         self.fx = Effects()
         self.topic = topics.named(topics.CHANGES, prefix)
         self.planner = Planner(self.fx, self.topic)
@@ -272,6 +291,9 @@ class Fold:
 
     def _run_started(self, rec: Record, msg: SyncRunStarted) -> None:
         known = self.runs.get(msg.sync_run_id)
+        if known is not None and known.status == "running" and self._held(known):
+            self._park(rec, known)  # R-M15: a restart is decided in order with the run's devices
+            return
         if known is not None and known.status != "parked":
             self._attempt(known, msg)
             return
@@ -326,6 +348,9 @@ class Fold:
         self.fx.runs[run.sync_run_id] = run
         self.fx.parked.append(Parked(run.tenant_id, run.integration_id, run.generation, run.sync_run_id, rec))
 
+    def _held(self, run: RunState) -> bool:
+        return holds_until_end(run.master_link) and run.sync_run_id not in self.released
+
     def _stale(self, run: RunState, attempt_id: uuid.UUID | None) -> bool:
         """A record of an attempt that no longer counts: the run was refused (R-M12), or the
         record belongs to an attempt ignored or superseded (R-M13). Dropped, never dead-lettered."""
@@ -367,6 +392,9 @@ class Fold:
         if run is None or run.status != "running":
             state = "unknown" if run is None else run.status
             self._dead_letter(rec, f"device observed for a sync run that is {state}: {msg.sync_run_id}")
+            return
+        if self._held(run):  # R-M15: decided when the run ends (pipeline.fold_part releases them)
+            self._park(rec, run)
             return
         self.fx.runs[run.sync_run_id] = run
         run.attempt_seen += 1

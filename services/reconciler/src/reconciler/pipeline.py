@@ -21,13 +21,15 @@ from ledger_contracts import (
     CommandRejected,
     LedgerDevice,
     MasterLinkChanged,
+    SyncRunCompleted,
+    SyncRunFailed,
     SyncRunStarted,
     UnlinkMasterLink,
     topics,
 )
 
 from .core import ConflictRecord, LinkGeneration, command_verdict
-from .handlers import fold, needs, references
+from .handlers import fold, holds_until_end, needs, references
 from .model import Effects, Needs, Record, RunState, State, event_id
 from .unlink import CHUNK, supersede_runs, unlink_devices, unlink_started
 
@@ -46,6 +48,8 @@ class Store(Protocol):
     # R-M12: the current generation of each (tenant, integration), and the records parked for one.
     async def load_links(self, keys: set[LinkKey]) -> dict[LinkKey, LinkGeneration]: ...
     async def take_parked(self, tenant_id: str, integration_id: str, up_to: int) -> list[Record]: ...
+    # R-M15: the records held for one run (matched by device name) until it ends.
+    async def take_held(self, sync_run_id: uuid.UUID) -> list[Record]: ...
 
 
 Command = UnlinkMasterLink | MasterLinkChanged
@@ -88,9 +92,26 @@ async def process(store: Store, records: list[Record], prefix: str) -> Written:
     return written
 
 
-async def fold_part(store: Store, part: list[Record], prefix: str, written: Written) -> None:
+async def fold_part(
+    store: Store,
+    part: list[Record],
+    prefix: str,
+    written: Written,
+    released: frozenset[uuid.UUID] = frozenset(),
+) -> None:
     run_ids, conflict_ids = references(part)
     runs = await store.load_runs(run_ids)
+    if (end := _end_of_held_run(part, runs, released)) is not None:
+        # R-M15: the run's devices were held; its end decides them all in one fold, in order.
+        before, rec, rest = part[:end], part[end], part[end + 1 :]
+        if before:
+            await fold_part(store, before, prefix, written, released)
+        run_id = rec.message.sync_run_id  # type: ignore[union-attr]  # an end record (checked)
+        held = await store.take_held(run_id)
+        await fold_part(store, [*held, rec], prefix, written, released | {run_id})
+        if rest:
+            await fold_part(store, rest, prefix, written, released)
+        return
     conflicts = await store.load_conflicts(conflict_ids)
     state = await store.load_state(needs(part, runs, conflicts))
     starts = {
@@ -99,9 +120,29 @@ async def fold_part(store: Store, part: list[Record], prefix: str, written: Writ
         if type(r.message) is SyncRunStarted and r.message.master_link.generation > 0
     }
     state.links = await store.load_links(starts) if starts else {}
-    fx = fold(part, state, runs, prefix)
+    fx = fold(part, state, runs, prefix, released)
     await store.write(fx)
     written.add(fx)
+
+
+def _end_of_held_run(
+    part: list[Record], runs: dict[uuid.UUID, RunState], released: frozenset[uuid.UUID]
+) -> int | None:
+    """The index of the first end of a running run matched by device name (R-M15) not yet released."""
+    started = {r.message.sync_run_id for r in part if type(r.message) is SyncRunStarted}
+    links = {r.message.sync_run_id: r.message.master_link for r in part if type(r.message) is SyncRunStarted}
+    for i, rec in enumerate(part):
+        msg = rec.message
+        if type(msg) is not SyncRunCompleted and type(msg) is not SyncRunFailed:
+            continue
+        if msg.sync_run_id in released:
+            continue
+        run = runs.get(msg.sync_run_id)
+        if run is not None and run.status == "running" and holds_until_end(run.master_link):
+            return i
+        if run is None and msg.sync_run_id in started and holds_until_end(links[msg.sync_run_id]):
+            return i
+    return None
 
 
 async def link_changed(store: Store, command: MasterLinkChanged, prefix: str, written: Written) -> None:
@@ -184,9 +225,12 @@ async def unlink(store: Store, command: UnlinkMasterLink, prefix: str, written: 
                 command.occurred_at,
             )
             await store.write(fx)
+    running = await store.running_runs(tenant, integration)
+    for run in running:  # R-M15: what a run matched by device name held is dropped with the run
+        await store.take_held(run.sync_run_id)
     fx = unlink_started(
         command,
-        await store.running_runs(tenant, integration),
+        running,
         await store.open_conflicts(tenant, integration),
         prefix,
         new,

@@ -195,15 +195,15 @@ class PgStore:
             integration_id,
             up_to,
         )
-        return [
-            Record(
-                r["topic"],
-                r["partition"],
-                r["record_offset"],
-                codec.decode(codec.snapshot_adapter, r["message"]),
-            )
-            for r in sorted(rows, key=lambda r: r["seq"])
-        ]
+        return _records(rows)
+
+    async def take_held(self, sync_run_id: uuid.UUID) -> list[Record]:
+        rows = await self.conn.fetch(
+            "DELETE FROM reconciler.parked WHERE sync_run_id = $1 "
+            "RETURNING seq, topic, partition, record_offset, message",
+            sync_run_id,
+        )
+        return _records(rows)
 
     async def running_runs(self, tenant_id: str, integration_id: str) -> list[RunState]:
         rows = await self.conn.fetch(
@@ -324,6 +324,16 @@ class PgStore:
             reenroll=pairs,
             seen_records=await self.conn.fetchval(_RUN_SEEN, run_id),
         )
+
+
+def _records(rows: list[asyncpg.Record]) -> list[Record]:
+    """Parked or held records, in the order they were consumed."""
+    return [
+        Record(
+            r["topic"], r["partition"], r["record_offset"], codec.decode(codec.snapshot_adapter, r["message"])
+        )
+        for r in sorted(rows, key=lambda r: r["seq"])
+    ]
 
 
 def _add(ledger: Ledger, rows: list[asyncpg.Record]) -> None:
