@@ -433,3 +433,13 @@ def test_the_api_error_of_an_integration_is_explained() -> None:
     assert state.reason == "認証エラー — AADSTS7000215: invalid client secret"
     assert state.last_ok == "2026-11-29 06:00"
     assert views.integration_state({"state": "untested"}, "UTC", EN).label == "Not tested"
+
+
+def test_audit_before_after_on_one_line() -> None:
+    from ledger_console.routes_runs import compact
+
+    assert compact({"matching_key": {"mdm": "uuid", "ledger": "serial_number"}, "error": None}) == (
+        "matching_key: {mdm: uuid, ledger: serial_number}"
+    )
+    assert compact({"scopes": ["read"], "name": "x"}) == "scopes: [read], name: x"
+    assert compact(None) == ""

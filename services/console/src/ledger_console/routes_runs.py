@@ -91,9 +91,15 @@ def compact(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {compact(v)}" for k, v in value.items())
+        return ", ".join(f"{k}: {_nested(v)}" for k, v in value.items() if v not in (None, "", [], {}))
+    return _nested(value)
+
+
+def _nested(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + compact(value) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(compact(v) for v in value) + "]"
+        return "[" + ", ".join(_nested(v) for v in value) + "]"
     return str(value)
 
 
