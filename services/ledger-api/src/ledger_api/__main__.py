@@ -12,6 +12,7 @@ from datetime import time
 
 import structlog
 import uvicorn
+from fastapi import FastAPI
 
 from .app import build_app
 from .observability import configure_logging
@@ -27,15 +28,25 @@ def main() -> None:
         sys.exit(create_tenant(sys.argv[2:]))
     settings = Settings()  # database_url comes from the environment
     configure_logging(settings.log_level)
-    app = build_app(settings)
+    # Several workers: uvicorn starts each from the import string (every one reads the environment).
+    app: FastAPI | str = build_app(settings) if settings.workers == 1 else "ledger_api.__main__:worker_app"
     uvicorn.run(
         app,
+        factory=settings.workers > 1,
+        workers=settings.workers if settings.workers > 1 else None,
         host=settings.host,
         port=settings.port,
         log_config=None,  # our JSON logging; uvicorn's own loggers propagate to it
         access_log=False,  # the request middleware logs each request with its request id
         lifespan="on",
     )
+
+
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker process (LEDGER_API_WORKERS > 1)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return build_app(settings)
 
 
 def create_tenant(argv: list[str]) -> int:

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     bootstrap_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # HTTP worker processes (uvicorn `workers`), each with its own pool, projection consumer and
+    # scheduler: the consumers share the group `<prefix>ledger-api` (each partition is projected by
+    # one of them, offsets kept in PostgreSQL) and a due link is claimed with SKIP LOCKED, so both
+    # are safe on every worker; command waits poll, so they see another worker's projection.
+    workers: int = Field(default=1, ge=1, le=64)
     # How long POST/PATCH/DELETE wait for the reconciler's change to be projected before 202.
     command_wait_seconds: float = Field(default=5.0, ge=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
