@@ -487,3 +487,16 @@ async def test_a_revoked_token_ends_its_session(console: httpx.AsyncClient, api_
     after = await console.get("/devices")
     assert after.status_code == 303 and after.headers["location"] == "/signin"
     assert (await console.get("/devices")).headers["location"].startswith("/signin")  # the session is gone
+
+
+async def test_a_csv_over_the_limit_is_refused_whole(api_app: FastAPI) -> None:
+    app = build_app(
+        Settings(api_url="http://ledger", import_max_bytes=32), transport=httpx.ASGITransport(app=api_app)
+    )
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as c:
+            await sign_in(c)
+            token = await csrf(c, "/devices/import")
+            big = b"asset_number\n" + b"PC-1\n" * 10
+            r = await c.post("/devices/import", data={"csrf_token": token}, files={"file": ("big.csv", big)})
+    assert r.status_code == 413 and "too large" in r.text

@@ -110,6 +110,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "受け付けました。反映中です (インポート ID {import_id})。",
         "Accepted; still being applied (import {import_id}).",
     ),
+    "import.too_large": (
+        "ファイルが大きすぎます (上限 {mb} MiB)。",
+        "The file is too large (at most {mb} MiB).",
+    ),
     "import.no_file": ("ファイルを選択してください。", "Choose a file."),
     # fields
     "field.device_id": ("デバイス ID", "Device id"),

@@ -93,7 +93,12 @@ async def import_csv(p: WriterDep, request: Request) -> Response:
     validate_only = form.get("validate_only") in ("1", "on", "true")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return p.render("import.html", 422, result=None, errors=None, error=p.t("import.no_file"))
-    data = await upload.read(p.state.settings.import_max_bytes + 1)
+    limit = p.state.settings.import_max_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:  # never send a cut file
+        return p.render(
+            "import.html", 413, result=None, errors=None, error=p.t("import.too_large", mb=limit >> 20)
+        )
     params = {"validate_only": "true"} if validate_only else None
     try:
         answer = await p.api.request(
