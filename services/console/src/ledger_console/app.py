@@ -101,7 +101,7 @@ def build_app(settings: Settings, *, transport: httpx.AsyncBaseTransport | None 
             message = t("err.not_found")
         else:
             message = t("err.api", status=exc.status, code=exc.code, message=exc.message)
-        status = exc.status if exc.status in (403, 404, 409, 422) else 502
+        status = exc.status if exc.status in (400, 403, 404, 409, 413, 422) else 502
         return render(request, "error.html", status, message=message, session=session)
 
     @app.get("/", include_in_schema=False)
