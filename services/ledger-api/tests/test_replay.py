@@ -15,10 +15,10 @@ import uuid
 
 import asyncpg
 import pytest
-from ledger_api_testing import device_changed
+from ledger_api_testing import device_changed, sync_run_summary
 
 from ledger_api.projection import replay
-from ledger_contracts import MdmOnlyFields, ObservedDevice
+from ledger_contracts import MdmOnlyFields, ObservedDevice, RecordIssue
 
 pytestmark = pytest.mark.integration
 
@@ -75,8 +75,17 @@ async def build(client, mdm_sync) -> None:  # type: ignore[no-untyped-def]
     assert requested.status_code == 202, requested.text
 
 
-async def test_replay_rebuilds_the_same_ledger_and_repairs_a_damaged_one(app, client, mdm_sync, db) -> None:
+async def test_replay_rebuilds_the_same_ledger_and_repairs_a_damaged_one(
+    app, client, mdm_sync, db, project
+) -> None:
     await build(client, mdm_sync)
+    # R-M14: a run's issues are projected too (sync_run_issues)
+    issue = RecordIssue(kind="warning", mdm_device_id="m-7", field="enrolledDateTime", reason="not a date")
+    await project(
+        sync_run_summary("acme", uuid.uuid4(), "completed", warnings=1).model_copy(
+            update={"issues": (issue,)}
+        )
+    )
     live = await snapshot(db)
     assert all(live[t] for t in replay.PROJECTED), {
         t: len(v) for t, v in live.items()

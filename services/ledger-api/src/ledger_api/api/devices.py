@@ -174,13 +174,16 @@ async def update_device(
     responses={**_EDIT_RESPONSES, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
 async def delete_device(device_id: uuid.UUID, tenant: Tenant, conn: Conn, state: State) -> Response:
-    exists, bound = await devices.binding_of(conn, tenant, device_id)
+    """R-S6: a device its MDM still reports cannot be deleted (409 `device_bound`); R-S8: a bound
+    device that is `missing_from_mdm` is retired, and may be."""
+    exists, reported = await devices.deletable(conn, tenant, device_id)
     if not exists:
         raise NotFound(f"device {device_id} not found")
-    if bound:
+    if reported:
         # R-S6: delete the manual twin instead, or remove the master link.
         raise Conflict(
-            f"device {device_id} is bound to an MDM and cannot be deleted while its master link is on",
+            f"device {device_id} is bound to an MDM that still reports it and cannot be deleted while its "
+            "master link is on",
             {"device_id": str(device_id)},
             code="device_bound",
         )

@@ -54,7 +54,7 @@ async def metrics(state: State) -> Response:
             state.pool.fetch("SELECT status, count(*) AS n FROM ledger.sync_runs GROUP BY status"), 2.0
         )
         counts = {r["status"]: r["n"] for r in rows}
-        for status in ("requested", "running", "completed", "failed"):
+        for status in ("requested", "running", "completed", "failed", "refused"):
             state.metrics.sync_runs.labels(status).set(counts.get(status, 0))
     except Exception as exc:  # the scrape still answers with what this process knows
         log.warning("metrics.sync_runs_unavailable", error=type(exc).__name__)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_contracts import Binding, MdmOnlyFields, Source
 
@@ -92,13 +92,19 @@ class SyncCounts(BaseModel):
     conflicts: int
     missing: int
     errors: int
+    skipped: int = Field(description="R-M14: records the connector could not read (no usable id)")
+    warnings: int = Field(description="R-M14: devices kept with one or more fields emptied")
 
 
 class SyncRun(BaseModel):
     sync_run_id: uuid.UUID
     master_link_id: str
     integration_id: str
-    status: Literal["requested", "running", "completed", "failed"]
+    status: Literal["requested", "running", "completed", "failed", "refused"] = Field(
+        description="`refused` (R-M12): the run belonged to a removed or superseded master-link "
+        "generation; it bound, unbound and deleted nothing; `error` says why. Never shown as failed."
+    )
+    generation: int = Field(description="R-M12: the master-link generation the run belonged to (0 = legacy)")
     trigger: str | None
     dry_run: bool
     counts: SyncCounts
@@ -108,6 +114,69 @@ class SyncRun(BaseModel):
     finished_at: datetime | None
     duration_seconds: float | None
     error: str | None
+
+
+class SyncRunIssue(BaseModel):
+    """R-M14: what the MDM sent wrong in one record (never a secret)."""
+
+    kind: Literal["warning", "skipped"] = Field(
+        description="`warning`: one field emptied, the device kept; `skipped`: a record without a usable id"
+    )
+    mdm_device_id: str | None
+    field: str | None = Field(description="the MDM's field name, e.g. enrolledDateTime")
+    reason: str
+
+
+class SyncRunDetail(SyncRun):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sync_run_id": "5b1f3f2e-8a44-4a4e-9b1e-2f7f0c3d9a10",
+                    "master_link_id": "ml-intune-1",
+                    "integration_id": "int-intune-1",
+                    "status": "completed",
+                    "generation": 2,
+                    "trigger": "manual",
+                    "dry_run": False,
+                    "counts": {
+                        "seen": 1999,
+                        "created": 0,
+                        "updated": 3,
+                        "unchanged": 1996,
+                        "conflicts": 0,
+                        "missing": 0,
+                        "errors": 0,
+                        "skipped": 1,
+                        "warnings": 1,
+                    },
+                    "reported_total": 2000,
+                    "requested_at": "2026-11-29T06:00:00Z",
+                    "started_at": "2026-11-29T06:00:01Z",
+                    "finished_at": "2026-11-29T06:00:09Z",
+                    "duration_seconds": 8.0,
+                    "error": None,
+                    "issues": [
+                        {
+                            "kind": "warning",
+                            "mdm_device_id": "8c1d6a4e-0d1f-4f8e-a0a5-5b2b1c9e7d11",
+                            "field": "enrolledDateTime",
+                            "reason": "not a date-time: '2026-13-45'",
+                        },
+                        {
+                            "kind": "skipped",
+                            "mdm_device_id": None,
+                            "field": "id",
+                            "reason": "record without an id",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+    issues: list[SyncRunIssue] = Field(
+        description="R-M14: the run's first 1,000 warnings and skipped records, in the order reported"
+    )
 
 
 class SyncRunPage(BaseModel):

@@ -12,7 +12,7 @@ from ..adapters.repositories import sync_runs
 from ..errors import NotFound
 from .deps import Conn, Tenant, current_tenant, reject_unknown_query
 from .responses import LedgerJSONResponse
-from .schemas import ErrorBody, SyncRun, SyncRunPage
+from .schemas import ErrorBody, SyncRunDetail, SyncRunPage
 
 router = APIRouter(
     dependencies=[Depends(current_tenant)], responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}}
@@ -25,7 +25,7 @@ async def list_sync_runs(
     tenant: Tenant,
     conn: Conn,
     master_link_id: str | None = None,
-    status: Literal["requested", "running", "completed", "failed"] | None = None,
+    status: Literal["requested", "running", "completed", "failed", "refused"] | None = None,
     trigger: Literal["schedule", "manual", "link_created"] | None = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -41,12 +41,15 @@ async def list_sync_runs(
 
 @router.get(
     "/v1/sync-runs/{sync_run_id}",
-    response_model=SyncRun,
+    response_model=SyncRunDetail,
     tags=["sync runs"],
     responses={404: {"model": ErrorBody}},
 )
 async def get_sync_run(sync_run_id: uuid.UUID, tenant: Tenant, conn: Conn) -> Response:
+    """One run with its counts, generation and (R-M14) its first 1,000 warnings and skipped records.
+    A `refused` run (R-M12) did nothing; `error` explains why."""
     run = await sync_runs.get(conn, tenant, sync_run_id)
     if run is None:
         raise NotFound(f"sync run {sync_run_id} not found")
+    run["issues"] = await sync_runs.issues(conn, tenant, sync_run_id)
     return LedgerJSONResponse(run)

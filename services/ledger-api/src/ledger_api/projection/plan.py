@@ -31,7 +31,7 @@ class BatchPlan:
     skipped: int = 0
 
 
-_TERMINAL = ("completed", "failed")
+_TERMINAL = ("completed", "failed", "refused")
 
 
 def _supersedes(new: SyncRunSummary, current: SyncRunSummary) -> bool:

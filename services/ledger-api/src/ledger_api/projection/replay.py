@@ -49,6 +49,7 @@ PROJECTED: tuple[str, ...] = (
     "device_tombstones",
     "device_history",
     "sync_runs",
+    "sync_run_issues",
     "conflicts",
     "dry_run_items",
     "command_rejections",

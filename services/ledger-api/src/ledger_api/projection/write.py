@@ -120,9 +120,9 @@ _SYNC_RUN = """
 INSERT INTO ledger.sync_runs AS r (
     sync_run_id, tenant_id, master_link_id, integration_id, status, dry_run, seen, created, updated,
     unchanged, conflicts, missing, errors, reported_total, started_at, finished_at, error, summary_at,
-    created_at)
+    created_at, generation, skipped, warnings)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-        coalesce($15::timestamptz, $18::timestamptz))
+        coalesce($15::timestamptz, $18::timestamptz), $19, $20, $21)
 ON CONFLICT (sync_run_id) DO UPDATE SET
     status = excluded.status, dry_run = excluded.dry_run, seen = excluded.seen, created = excluded.created,
     updated = excluded.updated, unchanged = excluded.unchanged, conflicts = excluded.conflicts,
@@ -130,11 +130,21 @@ ON CONFLICT (sync_run_id) DO UPDATE SET
     reported_total = coalesce(excluded.reported_total, r.reported_total),
     started_at = coalesce(excluded.started_at, r.started_at),
     finished_at = coalesce(excluded.finished_at, r.finished_at),
-    error = excluded.error, summary_at = excluded.summary_at
+    error = excluded.error, summary_at = excluded.summary_at, generation = excluded.generation,
+    skipped = excluded.skipped, warnings = excluded.warnings
 WHERE r.tenant_id = excluded.tenant_id
   AND r.status IN ('requested', 'running')
-  AND (r.summary_at IS NULL OR excluded.status IN ('completed', 'failed')
+  AND (r.summary_at IS NULL OR excluded.status IN ('completed', 'failed', 'refused')
        OR excluded.summary_at >= r.summary_at)
+"""
+
+# R-M14: the issues of the summary that won (its first 1,000), replacing those of an earlier one.
+_RUN_ISSUES_CLEAR = "DELETE FROM ledger.sync_run_issues WHERE sync_run_id = $1"
+_RUN_ISSUES = """
+INSERT INTO ledger.sync_run_issues (sync_run_id, seq, tenant_id, kind, mdm_device_id, field, reason)
+SELECT $1, u.seq, $2, u.kind, u.mdm_device_id, u.field, u.reason
+FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[], $7::text[])
+     AS u(seq, kind, mdm_device_id, field, reason)
 """
 
 _READ_OFFSETS = """
@@ -222,7 +232,10 @@ async def project_batch(
         elif parts:
             await conn.execute(_WRITE_OFFSETS, group_id, topic, parts, offsets)
         for s in plan.summaries:
-            runs += _count(await conn.execute(_SYNC_RUN, *_sync_run_args(s)))
+            applied = _count(await conn.execute(_SYNC_RUN, *_sync_run_args(s)))
+            runs += applied
+            if applied:
+                await _write_issues(conn, s)
         if plan.others:
             await project_events(conn, plan.others)
         if plan.poison:
@@ -275,4 +288,23 @@ def _sync_run_args(s: SyncRunSummary) -> tuple[Any, ...]:
         s.finished_at,
         s.error,
         s.occurred_at,
+        s.generation,
+        c.skipped,
+        c.warnings,
     )
+
+
+async def _write_issues(conn: Connection, s: SyncRunSummary) -> None:
+    await conn.execute(_RUN_ISSUES_CLEAR, s.sync_run_id)
+    if s.issues:
+        issues = s.issues
+        await conn.execute(
+            _RUN_ISSUES,
+            s.sync_run_id,
+            s.tenant_id,
+            list(range(len(issues))),
+            [i.kind for i in issues],
+            [i.mdm_device_id for i in issues],
+            [i.field for i in issues],
+            [i.reason for i in issues],
+        )

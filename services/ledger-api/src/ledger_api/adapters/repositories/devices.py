@@ -132,6 +132,18 @@ async def binding_of(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> 
     return (row is not None, bool(row and row["bound"]))
 
 
+async def deletable(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> tuple[bool, bool]:
+    """(exists, reported): `reported` = bound to an MDM device that its MDM still reports (R-S6);
+    a bound device that is `missing_from_mdm` is retired and may be deleted (R-S8)."""
+    row = await conn.fetchrow(
+        "SELECT binding_mdm_device_id IS NOT NULL AND NOT missing_from_mdm AS reported FROM ledger.devices "
+        "WHERE tenant_id = $1 AND device_id = $2",
+        tenant_id,
+        device_id,
+    )
+    return (row is not None, bool(row and row["reported"]))
+
+
 async def command_outcome(conn: Connection, tenant_id: str, command_id: uuid.UUID) -> dict[str, Any] | None:
     """The projected change a command caused, if any yet."""
     row = await conn.fetchrow(

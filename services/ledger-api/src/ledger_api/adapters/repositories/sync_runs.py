@@ -12,8 +12,10 @@ from ..db import Connection
 
 _COLUMNS = """
 sync_run_id, master_link_id, integration_id, status, trigger, dry_run, seen, created, updated, unchanged,
-conflicts, missing, errors, reported_total, requested_at, started_at, finished_at, error, created_at
+conflicts, missing, errors, reported_total, requested_at, started_at, finished_at, error, created_at,
+generation, skipped, warnings
 """
+_COUNTS = ("seen", "created", "updated", "unchanged", "conflicts", "missing", "errors", "skipped", "warnings")
 
 
 def _run(r: asyncpg.Record) -> dict[str, Any]:
@@ -23,11 +25,10 @@ def _run(r: asyncpg.Record) -> dict[str, Any]:
         "master_link_id": r["master_link_id"],
         "integration_id": r["integration_id"],
         "status": r["status"],
+        "generation": r["generation"],
         "trigger": r["trigger"],
         "dry_run": r["dry_run"],
-        "counts": {
-            k: r[k] for k in ("seen", "created", "updated", "unchanged", "conflicts", "missing", "errors")
-        },
+        "counts": {k: r[k] for k in _COUNTS},
         "reported_total": r["reported_total"],
         "requested_at": r["requested_at"],
         "started_at": started,
@@ -83,6 +84,17 @@ async def get(conn: Connection, tenant_id: str, sync_run_id: uuid.UUID) -> dict[
         sync_run_id,
     )
     return _run(row) if row else None
+
+
+async def issues(conn: Connection, tenant_id: str, sync_run_id: uuid.UUID) -> list[dict[str, Any]]:
+    """R-M14: the run's first 1,000 warnings and skipped records, in the order the reconciler listed them."""
+    rows = await conn.fetch(
+        "SELECT kind, mdm_device_id, field, reason FROM ledger.sync_run_issues "
+        "WHERE tenant_id = $1 AND sync_run_id = $2 ORDER BY seq",
+        tenant_id,
+        sync_run_id,
+    )
+    return [dict(r) for r in rows]
 
 
 async def list_page(
