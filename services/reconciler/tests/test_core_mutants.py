@@ -5,6 +5,7 @@ expected values only; no expected value is computed by the code under test."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
@@ -23,24 +24,34 @@ from ledger_contracts import (
     MdmOnlyFields,
     ObservedDevice,
     Provenance,
+    ResolveConflict,
     UnlinkMasterLink,
     UpdateDevice,
 )
 from reconciler.core import (
+    Conflict,
     ConflictRecord,
     Created,
     Deleted,
     Ledger,
     Rejected,
+    Resolved,
     RunEnd,
+    RunEndDecision,
     Unchanged,
     Updated,
     apply,
     decide_create,
     decide_delete,
+    decide_observation,
+    decide_resolution,
     decide_run_end,
     decide_unlink,
     decide_update,
+    partial_reason,
+    resolve_field,
+    settle_conflict,
+    track_conflict,
 )
 from reconciler.core.csv_import import ImportDecision, decide_import
 
@@ -488,3 +499,317 @@ def test_an_import_row_that_changes_nothing_is_counted_unchanged() -> None:
     before = device(model="Same", custom_fields={"cost_center": "IT"})
     out = decide_import(Ledger.of("acme", [before]), import_of(row(2, DEV, model="Same")), NOW)
     assert out == ImportDecision((), 1)
+
+
+# --- field precedence details ----------------------------------------------------------------------
+
+
+def test_an_empty_string_in_the_ledger_is_empty_for_ledger_first() -> None:
+    assert resolve_field("ledger_first", "", "Dell Inc.") == "Dell Inc."
+    assert resolve_field("ledger_first", "HP", "Dell Inc.") == "HP"
+
+
+def test_an_unreported_mdm_first_value_erases_unless_asked_to_keep() -> None:
+    assert resolve_field("mdm_first", "alice@example.com", None) is None
+    assert resolve_field("mdm_first", "Windows (10)", None, keep_when_unreported=True) == "Windows (10)"
+    assert resolve_field("ledger_first", None, None, keep_when_unreported=True) is None
+
+
+@pytest.mark.rule("R-I2")
+def test_a_sync_keeps_the_ledger_os_when_the_mdm_names_none_but_erases_the_user() -> None:
+    ledger = Ledger.of("acme", [bound(os="Windows (10.0.1)", assigned_user="alice@example.com")])
+    out = decide_observation(ledger, LINK, RUN, observed("m-77", os="(10.0.2)"), NOW, OTHER)
+    assert isinstance(out, Updated)
+    assert out.device.os == "Windows (10.0.1)"
+    assert out.device.assigned_user is None
+    assert FieldChange(field="assigned_user", before="alice@example.com", after=None, rule="mdm_first") in (
+        out.changes
+    )
+    assert (out.device.version, out.device.updated_at, out.device.last_seen_at) == (4, NOW, NOW)
+
+
+@pytest.mark.rule("R-I5", "R-J3")
+def test_an_mdm_asset_number_fills_only_an_empty_ledger_asset_number_and_stays_unique() -> None:
+    taken = device(OTHER, asset_number="m-77")
+    with_number = Ledger.of("acme", [bound(asset_number="KEEP-1"), taken])
+    out = decide_observation(with_number, LINK, RUN, observed("m-77"), NOW, uuid.uuid4())
+    assert isinstance(out, Updated)  # the MDM-only block changed; the asset number did not
+    assert out.device.asset_number == "KEEP-1"
+    assert [c.field for c in out.changes] == ["mdm.device_name", "mdm.mdm_device_id"]
+    empty = Ledger.of("acme", [bound(), taken])
+    out = decide_observation(empty, LINK, RUN, observed("m-77"), NOW, uuid.uuid4())
+    assert isinstance(out, Updated)
+    assert out.device.asset_number == "SYSm-77"
+    assert FieldChange(field="asset_number", before=None, after="SYSm-77", rule="ledger_first") in out.changes
+
+
+REBOUND_TEXT = "re-bound: former binding remembered, R-S7"
+
+
+@pytest.mark.rule("R-S7")
+def test_a_rebound_device_says_so_in_its_history() -> None:
+    kept = device(serial_number="SN-1")
+    ledger = Ledger.of("acme", [kept])
+    ledger.former[("int-intune-1", "m-77")] = DEV
+    out = decide_observation(ledger, LINK, RUN, observed("m-77", serial_number="SN-1"), NOW, OTHER)
+    assert isinstance(out, Updated)
+    assert out.changes == (
+        FieldChange(field="asset_number", before=None, after="m-77", rule="ledger_first"),
+        FieldChange(field="mdm.mdm_device_id", before=None, after="m-77", rule="mdm_only"),
+        FieldChange(field="binding", before=None, after="m-77", rule="binding"),
+        FieldChange(field="rebound", before=None, after=REBOUND_TEXT, rule="binding"),
+        FieldChange(field="source", before="manual", after="intune", rule="binding"),
+    )
+    plain = decide_observation(
+        Ledger.of("acme", [device(serial_number="SN-1")]),
+        LINK,
+        RUN,
+        observed("m-77", serial_number="SN-1"),
+        NOW,
+        OTHER,
+    )
+    assert isinstance(plain, Updated)
+    assert [c.field for c in plain.changes if c.field == "rebound"] == []
+
+
+# --- the end of a run ------------------------------------------------------------------------------
+
+
+@pytest.mark.rule("R-M14")
+def test_each_partial_run_reason_is_spelled_out() -> None:
+    assert partial_reason(seen=5, seen_records=5, skipped=0, errors=0) is None
+    assert partial_reason(seen=5, seen_records=5, skipped=2, errors=1) == (
+        "partial run: the connector skipped 2 records without a usable id, so no device can be known to be "
+        "gone (R-M14)"
+    )
+    assert partial_reason(seen=5, seen_records=5, skipped=0, errors=3) == (
+        "partial run: 3 device records were not processed (dead-lettered)"
+    )
+    assert partial_reason(seen=5, seen_records=5, skipped=0, errors=0, reported_total=7) == (
+        "partial run: the MDM reported 7 devices, the run saw 5 and skipped 0 (R-M14)"
+    )
+    assert partial_reason(seen=7, seen_records=7, skipped=0, errors=0, reported_total=7) is None
+    assert partial_reason(seen=5, seen_records=4, skipped=0, errors=0) == (
+        "partial run: the record of the devices this run saw was lost (database restart)"
+    )
+    assert partial_reason(seen=5, seen_records=6, skipped=0, errors=0) is None
+
+
+def test_a_partial_run_end_marks_nothing_and_says_why() -> None:
+    ledger = Ledger.of("acme", [bound()])
+    out = decide_run_end(ledger, LINK, RUN, RunEnd(unseen=(DEV,)), NOW, partial="partial run: x")
+    assert out == RunEndDecision(partial="partial run: x")
+    assert ledger.devices[DEV].missing_from_mdm is False
+
+
+@pytest.mark.rule("R-M10")
+def test_run_end_counts_only_this_integrations_devices_and_marks_each_once() -> None:
+    other_int = Binding(integration_id="int-jamf-1", mdm_kind="jamf_pro", mdm_device_id="computer:1")
+    third = uuid.UUID("00000000-0000-4000-8000-000000000003")
+    fourth = uuid.UUID("00000000-0000-4000-8000-000000000004")
+    ledger = Ledger.of(
+        "acme",
+        [
+            bound(DEV, missing_from_mdm=True),  # already missing: counted, not marked again
+            device(OTHER, source="jamf_pro", binding=other_int),  # another integration's device
+            device(third),  # unbound
+            bound(fourth, last_seen_at=T0).model_copy(
+                update={
+                    "binding": Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-4")
+                }
+            ),
+        ],
+    )
+    unseen = (DEV, OTHER, third, fourth, uuid.UUID(int=99))
+    out = decide_run_end(ledger, LINK, RUN, RunEnd(unseen=unseen), NOW, partial=None)
+    assert out.unseen == 2
+    (marked,) = out.missing
+    assert marked.before.device_id == fourth
+    assert marked.provenance == Provenance(actor="sync", integration_id="int-intune-1", sync_run_id=RUN)
+    assert marked.device.last_seen_at == T0  # not reported by a kept run: when it was last seen
+    assert ledger.devices[fourth].missing_from_mdm is True  # applied, so a later step sees it
+
+
+# --- conflicts (R-M9) ------------------------------------------------------------------------------
+
+CONFLICT = uuid.UUID("00000000-0000-4000-8000-0000000000f1")
+SEEN = datetime(2026, 11, 28, 6, tzinfo=UTC)
+
+
+def record(**changes: object) -> ConflictRecord:
+    base = ConflictRecord(
+        conflict_id=CONFLICT,
+        tenant_id="acme",
+        link=LINK,
+        sync_run_id=RUN,
+        rule="ambiguous_match",
+        candidates=(DEV, OTHER),
+        observed=observed("m-5", serial_number="SN-5", model="Latitude 7440"),
+        message="serial_number 'SN-5' matches 2 ledger devices by serial_number",
+        first_seen_at=SEEN,
+        last_seen_at=SEEN,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def resolve(resolution: str, device_id: uuid.UUID | None = None) -> ResolveConflict:
+    return ResolveConflict(
+        event_id=CMD,
+        tenant_id="acme",
+        conflict_id=CONFLICT,
+        resolution=resolution,
+        device_id=device_id,  # type: ignore[arg-type]
+    )
+
+
+def conflicted(*devices: LedgerDevice, conflict: ConflictRecord | None = None) -> Ledger:
+    ledger = Ledger.of("acme", devices or [device(serial_number="SN-5"), device(OTHER, serial_number="SN-5")])
+    ledger.put_conflict(conflict or record())
+    return ledger
+
+
+def test_resolving_an_unknown_conflict_is_rejected() -> None:
+    out = decide_resolution(Ledger.of("acme", []), resolve("ignore"), uuid.uuid4(), NOW)
+    assert out == Rejected(CMD, None, "conflict_not_found", f"no conflict {CONFLICT}")
+
+
+def test_resolving_a_closed_conflict_is_rejected_naming_how_it_ended() -> None:
+    closed = record().close("ignore", None, CMD, NOW)
+    out = decide_resolution(conflicted(conflict=closed), resolve("link", DEV), uuid.uuid4(), NOW)
+    assert out == Rejected(CMD, DEV, "conflict_not_open", f"conflict {CONFLICT} was resolved (ignore)")
+
+
+def test_resolving_a_conflict_whose_mdm_device_is_bound_is_rejected() -> None:
+    holder = device(uuid.UUID(int=5)).model_copy(
+        update={"binding": Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-5")}
+    )
+    ledger = conflicted(device(serial_number="SN-5"), device(OTHER, serial_number="SN-5"), holder)
+    out = decide_resolution(ledger, resolve("create"), uuid.uuid4(), NOW)
+    assert out == Rejected(CMD, None, "already_bound", f"MDM device m-5 is bound to {uuid.UUID(int=5)}")
+
+
+def test_ignoring_closes_the_conflict_and_changes_no_device() -> None:
+    out = decide_resolution(conflicted(), resolve("ignore"), uuid.uuid4(), NOW)
+    assert out == Resolved(record().close("ignore", None, CMD, NOW), None)
+
+
+@pytest.mark.rule("R-M9")
+def test_create_makes_a_device_from_the_conflicts_snapshot_with_manual_provenance() -> None:
+    new = uuid.UUID("00000000-0000-4000-8000-0000000000d1")
+    out = decide_resolution(conflicted(), resolve("create"), new, NOW)
+    assert isinstance(out, Resolved) and isinstance(out.change, Created)
+    assert out.conflict == record().close("create", new, CMD, NOW)
+    assert out.change.provenance == Provenance(
+        actor="manual", integration_id="int-intune-1", sync_run_id=RUN, command_id=CMD
+    )
+    created = out.change.device
+    assert (created.device_id, created.serial_number, created.model, created.last_seen_at) == (
+        new,
+        "SN-5",
+        "Latitude 7440",
+        SEEN,
+    )
+
+
+def test_link_needs_one_of_the_candidates() -> None:
+    expected = f"link needs device_id, one of the candidates {[str(DEV), str(OTHER)]}"
+    assert decide_resolution(conflicted(), resolve("link"), uuid.uuid4(), NOW) == Rejected(
+        CMD, None, "not_a_candidate", expected
+    )
+    stranger = uuid.UUID(int=77)
+    assert decide_resolution(conflicted(), resolve("link", stranger), uuid.uuid4(), NOW) == Rejected(
+        CMD, stranger, "not_a_candidate", expected
+    )
+
+
+def test_link_to_a_candidate_that_is_gone_is_rejected() -> None:
+    out = decide_resolution(
+        conflicted(device(OTHER, serial_number="SN-5")), resolve("link", DEV), uuid.uuid4(), NOW
+    )
+    assert out == Rejected(CMD, DEV, "candidate_not_found", f"candidate {DEV} no longer exists")
+
+
+def test_link_to_a_candidate_of_another_integration_is_rejected() -> None:
+    jamf = Binding(integration_id="int-jamf-1", mdm_kind="jamf_pro", mdm_device_id="computer:1")
+    ledger = conflicted(
+        device(serial_number="SN-5", source="jamf_pro", binding=jamf), device(OTHER, serial_number="SN-5")
+    )
+    out = decide_resolution(ledger, resolve("link", DEV), uuid.uuid4(), NOW)
+    assert out == Rejected(
+        CMD, DEV, "candidate_bound_to_other_integration", f"device {DEV} is bound to integration int-jamf-1"
+    )
+
+
+@pytest.mark.rule("R-M9")
+def test_link_binds_the_chosen_candidate_with_the_snapshot_seen_time() -> None:
+    out = decide_resolution(conflicted(), resolve("link", OTHER), uuid.uuid4(), NOW)
+    assert isinstance(out, Resolved) and isinstance(out.change, Updated)
+    assert out.conflict == record().close("link", OTHER, CMD, NOW)
+    linked = out.change.device
+    assert linked.device_id == OTHER and linked.source == "intune" and linked.last_seen_at == SEEN
+    assert linked.binding == Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-5")
+
+
+def test_a_new_conflict_is_recorded_with_first_and_last_seen_now() -> None:
+    conflict = Conflict("ambiguous_match", "int-intune-1", record().observed, (DEV, OTHER), "msg")
+    out = track_conflict(Ledger.of("acme", []), conflict, LINK, RUN, CONFLICT, NOW)
+    assert out == record(message="msg", first_seen_at=NOW, last_seen_at=NOW)
+
+
+def test_an_unchanged_conflict_is_no_news_and_a_changed_one_keeps_its_id_and_first_seen() -> None:
+    ledger = conflicted()
+    same = Conflict("ambiguous_match", "int-intune-1", record().observed, (DEV, OTHER), "another text")
+    assert track_conflict(ledger, same, LINK, RUN, uuid.uuid4(), NOW) is None
+    run2 = uuid.UUID(int=2)
+    fewer = Conflict("bound_to_other_mdm_device", "int-intune-1", record().observed, (DEV,), "new text")
+    out = track_conflict(ledger, fewer, LINK, run2, uuid.uuid4(), NOW)
+    assert out == record(
+        sync_run_id=run2,
+        rule="bound_to_other_mdm_device",
+        candidates=(DEV,),
+        message="new text",
+        last_seen_at=NOW,
+    )
+
+
+def test_a_conflict_settled_by_the_sync_says_created_or_linked() -> None:
+    ledger = conflicted()
+    made = device(uuid.UUID(int=8))
+    created = Created(made, (), manual_provenance())
+    assert settle_conflict(ledger, "int-intune-1", "m-5", created, NOW) == record().close(
+        "create", made.device_id, None, NOW
+    )
+    updated = Updated(device(), device(), (), manual_provenance())
+    assert settle_conflict(ledger, "int-intune-1", "m-5", updated, NOW) == record().close(
+        "link", DEV, None, NOW
+    )
+    assert settle_conflict(ledger, "int-intune-1", "m-6", updated, NOW) is None
+    assert settle_conflict(ledger, "int-intune-1", "m-5", Rejected(CMD, None, "x", "y"), NOW) is None
+
+
+def test_a_closed_record_removes_only_its_own_open_conflict() -> None:
+    ledger = conflicted()
+    other = record(conflict_id=uuid.UUID(int=3))
+    ledger.put_conflict(other.close("ignore", None, CMD, NOW))
+    assert ledger.conflicts[("int-intune-1", "m-5")] == record()  # a different conflict id: stays
+    ledger.put_conflict(record().close("ignore", None, CMD, NOW))
+    assert ledger.conflicts == {}
+    assert ledger.conflicts_by_id[CONFLICT].status == "resolved"
+
+
+def test_closing_a_conflict_records_who_how_and_when() -> None:
+    closed = record().close("link", OTHER, CMD, NOW)
+    assert (
+        closed.status,
+        closed.resolution,
+        closed.resolved_device_id,
+        closed.resolved_by,
+        closed.resolved_at,
+    ) == (
+        "resolved",
+        "link",
+        OTHER,
+        CMD,
+        NOW,
+    )
+    assert (closed.conflict_id, closed.first_seen_at, closed.candidates) == (CONFLICT, SEEN, (DEV, OTHER))
