@@ -386,3 +386,20 @@ async def test_after_a_rotation_the_real_intune_connector_syncs_with_the_new_sec
     new = await connector.handle(after)
     assert new is not None and (new.status, new.devices_observed) == ("completed", 3)
     assert OLD_SECRET not in repr(recorder.events) and graph.client_secret not in repr(recorder.events)
+
+
+async def test_jamf_failures_are_named_too(client, jamf) -> None:
+    from mdm_sim.jamf.state import Fault
+
+    config = jamf.sim.config
+    base = {"kind": "jamf_pro", "client_id": config.client_id, "client_secret": config.client_secret}
+    untrusted = base | {"integration_id": "int-jtls", "base_url": jamf.base_url}  # no ca_bundle
+    trusted = base | {"integration_id": "int-j403", "base_url": jamf.base_url, "ca_bundle": str(jamf.ca_pem)}
+    for body in (untrusted, trusted):
+        assert (await client.post("/v1/integrations", json=body)).status_code == 201
+    tls = (await client.post("/v1/integrations/int-jtls/test")).json()
+    assert (tls["ok"], tls["failure"], tls["step"]) == (False, "tls", "token"), tls
+    jamf.sim.faults.append(Fault(status=403, count=1, path="computers-inventory"))
+    denied = (await client.post("/v1/integrations/int-j403/test")).json()
+    assert (denied["ok"], denied["failure"], denied["step"]) == (False, "consent_or_permission", "devices")
+    assert config.client_secret not in json.dumps([tls, denied])
