@@ -128,6 +128,7 @@ def test_r_i2_os_is_mdm_first_and_r_i6_user_is_mdm_first() -> None:
     assert out.device.version == 2
 
 
+@pytest.mark.rule("R-I3", "R-I4")
 def test_r_i3_r_i4_manufacturer_and_model_are_ledger_first() -> None:
     ledger = Ledger("t")
     manual(ledger, serial_number="SN-m1", manufacturer="DELL", model=None)
@@ -146,6 +147,7 @@ def test_r_i5_asset_number_from_uuid_or_device_name(source: str, expected: str) 
     assert out.device.asset_number == expected
 
 
+@pytest.mark.rule("R-I7")
 def test_r_i7_sync_touches_no_other_field() -> None:
     ledger = Ledger("t")
     manual(ledger, serial_number="SN-m1", status="in_use", notes="desk 4", custom_fields={"cc": "R&D"})
