@@ -232,7 +232,7 @@ class Scenario:
             [
                 self._event(
                     UnlinkMasterLink,
-                    master_link_id=link.master_link_id,
+                    master_link_id=body.get("master_link_id", link.master_link_id),
                     integration_id=link.integration_id,
                     keep_devices=body["keep_devices"],
                     generation=body.get("generation", 0),
