@@ -35,6 +35,7 @@ from .api import (
     sync,
     tenant_settings,
     tokens,
+    usage_history,
 )
 from .api.deps import AppState, ProjectionSignal, document_scopes
 from .api.responses import LedgerJSONResponse, install_error_handlers
@@ -129,6 +130,7 @@ def build_app(
     app.include_router(ops.router)
     app.include_router(device_csv.router)  # before devices: /v1/devices/export.csv is not a device id
     app.include_router(devices.router)
+    app.include_router(usage_history.router)
     app.include_router(custom_fields.router)
     app.include_router(conflicts.router)
     app.include_router(plans.router)

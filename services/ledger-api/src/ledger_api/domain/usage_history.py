@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from .device_csv import RowError, asset_key, blank, records
@@ -170,3 +170,74 @@ def overlaps(periods: list[Period], recorded: list[Period]) -> list[RowError]:
             if open_until is None or (open_until.used_to or date.max) < (p.used_to or date.max):
                 open_until = p
     return errors
+
+
+# --- by hand and from the MDM (issue 10 item 6) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A recorded period with its id and where it came from (`manual`, `import` or `sync`)."""
+
+    entry_id: int
+    user: str
+    used_from: date
+    used_to: date | None
+    origin: str = "manual"
+
+    def overlaps(self, used_from: date, used_to: date | None) -> bool:
+        end, other_end = self.used_to or date.max, used_to or date.max
+        return self.used_from <= other_end and used_from <= end
+
+
+def conflicts_with(
+    entries: list[Entry], used_from: date, used_to: date | None, *, ignore: int | None = None
+) -> list[Entry]:
+    """The recorded periods that a period from `used_from` to `used_to` would overlap (both days
+    included; `ignore` = the entry being edited)."""
+    return [e for e in entries if e.entry_id != ignore and e.overlaps(used_from, used_to)]
+
+
+@dataclass
+class UserChangeSteps:
+    """What an MDM's change of the assigned user on day `day` does to a device's periods."""
+
+    close: list[tuple[int, date]] = field(default_factory=list)  # (entry_id, last day of use)
+    delete: list[int] = field(default_factory=list)
+    open_for: str | None = None  # a new period from `day`, still in use
+
+
+def assigned_user_changed(entries: list[Entry], new_user: str | None, day: date) -> UserChangeSteps:
+    """R-C3, automatic: the period still open ends the day before the change, and the new user's
+    period starts on the day of the change (periods are whole days, so the last user of a day holds
+    it). Rules:
+    - an open period that started on that very day came from the MDM too: it is replaced (deleted);
+      one entered by hand is kept and nothing is opened (hand-written data wins);
+    - no new period when the new user is empty, already holds the open period, or when another
+      period recorded by hand reaches the day of the change (it would overlap).
+    """
+    steps = UserChangeSteps()
+    open_entries = [e for e in entries if e.used_to is None]
+    current = max(open_entries, key=lambda e: e.used_from) if open_entries else None
+    if current is not None and new_user is not None and current.user.casefold() == new_user.casefold():
+        return steps  # the MDM reports the user the ledger already has
+    removed: set[int] = set()
+    if current is not None:
+        if current.used_from < day:
+            steps.close.append((current.entry_id, day - timedelta(days=1)))
+        elif current.origin == "sync":
+            steps.delete.append(current.entry_id)
+            removed.add(current.entry_id)
+        else:
+            return steps
+    if new_user is None:
+        return steps
+    others = [
+        e
+        for e in entries
+        if e.entry_id not in removed and (current is None or e.entry_id != current.entry_id)
+    ]
+    if conflicts_with(others, day, None):
+        return steps
+    steps.open_for = new_user
+    return steps

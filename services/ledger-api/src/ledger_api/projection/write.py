@@ -25,6 +25,7 @@ from ledger_contracts import SyncRunSummary
 from .decode import STAGE_COLUMNS, Decoded, Poison
 from .events import project_events
 from .plan import plan_batch
+from .usage import append_usage
 
 
 class Connection(Protocol):
@@ -229,6 +230,7 @@ async def project_batch(
                 await conn.execute(_SUPERSEDED, list(sup_parts), list(sup_offsets))
             counts = await conn.fetchrow(_APPLY, group_id, topic, parts, offsets)
             deleted, written, history = counts["deleted"], counts["written"], counts["history"]
+            await append_usage(conn, plan.change_rows)  # R-C3: the MDM's assigned user changed
         elif parts:
             await conn.execute(_WRITE_OFFSETS, group_id, topic, parts, offsets)
         for s in plan.summaries:

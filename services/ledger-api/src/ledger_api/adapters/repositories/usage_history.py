@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 import zlib
 from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
 
 import asyncpg
 
 from ...domain.device_csv import asset_key
-from ...domain.usage_history import Devices, Mode, Period
+from ...domain.usage_history import Devices, Entry, Mode, Period
 from ..db import Connection
 
 _LOCK = 0x05A6E  # with the tenant: one usage-history import per tenant at a time
@@ -84,3 +86,121 @@ async def export_rows(
             buffer = []
     if buffer:
         yield buffer
+
+
+# --- one device's periods, by hand (issue 10 item 6) -----------------------------------------------
+
+_ENTRY_COLUMNS = (
+    "entry_id, device_id, user_name, used_from, used_to, origin, sync_run_id, integration_id, "
+    "source_event_id, created_at, updated_at"
+)
+
+
+def entry_out(r: asyncpg.Record) -> dict[str, Any]:
+    sync = r["origin"] == "sync"
+    return {
+        "entry_id": r["entry_id"],
+        "device_id": r["device_id"],
+        "user": r["user_name"],
+        "from": r["used_from"],
+        "to": r["used_to"],
+        "origin": r["origin"],
+        "provenance": {
+            "sync_run_id": r["sync_run_id"],
+            "integration_id": r["integration_id"],
+            "event_id": r["source_event_id"],
+        }
+        if sync
+        else None,
+        "created_at": r["created_at"],
+        "updated_at": r["updated_at"],
+    }
+
+
+async def device_known(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> bool:
+    """A device of the tenant, or one it deleted (its history is kept)."""
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM ledger.devices WHERE tenant_id = $1 AND device_id = $2) "
+            "OR EXISTS (SELECT 1 FROM ledger.device_tombstones WHERE tenant_id = $1 AND device_id = $2)",
+            tenant_id,
+            device_id,
+        )
+    )
+
+
+async def device_exists(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM ledger.devices WHERE tenant_id = $1 AND device_id = $2)",
+            tenant_id,
+            device_id,
+        )
+    )
+
+
+async def of_device(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_ENTRY_COLUMNS} FROM ledger.usage_history WHERE tenant_id = $1 AND device_id = $2 "
+        "ORDER BY used_from, entry_id",
+        tenant_id,
+        device_id,
+    )
+
+
+async def entries(conn: Connection, tenant_id: str, device_id: uuid.UUID) -> list[Entry]:
+    return [
+        Entry(r["entry_id"], r["user_name"], r["used_from"], r["used_to"], r["origin"])
+        for r in await of_device(conn, tenant_id, device_id)
+    ]
+
+
+async def get_entry(
+    conn: Connection, tenant_id: str, device_id: uuid.UUID, entry_id: int
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {_ENTRY_COLUMNS} FROM ledger.usage_history "
+        "WHERE tenant_id = $1 AND device_id = $2 AND entry_id = $3",
+        tenant_id,
+        device_id,
+        entry_id,
+    )
+
+
+async def insert_entry(
+    conn: Connection, tenant_id: str, device_id: uuid.UUID, user: str, used_from: date, used_to: date | None
+) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO ledger.usage_history (tenant_id, device_id, user_name, used_from, used_to, origin) "
+        f"VALUES ($1, $2, $3, $4, $5, 'manual') RETURNING {_ENTRY_COLUMNS}",
+        tenant_id,
+        device_id,
+        user,
+        used_from,
+        used_to,
+    )
+    assert row is not None
+    return row
+
+
+async def update_entry(
+    conn: Connection, tenant_id: str, entry_id: int, user: str, used_from: date, used_to: date | None
+) -> asyncpg.Record:
+    """An edited period keeps its origin and provenance (where it first came from)."""
+    row = await conn.fetchrow(
+        "UPDATE ledger.usage_history SET user_name = $3, used_from = $4, used_to = $5, updated_at = now() "
+        f"WHERE tenant_id = $1 AND entry_id = $2 RETURNING {_ENTRY_COLUMNS}",
+        tenant_id,
+        entry_id,
+        user,
+        used_from,
+        used_to,
+    )
+    assert row is not None
+    return row
+
+
+async def delete_entry(conn: Connection, tenant_id: str, entry_id: int) -> None:
+    await conn.execute(
+        "DELETE FROM ledger.usage_history WHERE tenant_id = $1 AND entry_id = $2", tenant_id, entry_id
+    )
