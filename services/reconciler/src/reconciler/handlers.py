@@ -110,9 +110,11 @@ def needs(
     records: list[Record],
     runs: dict[uuid.UUID, RunState],
     conflicts: dict[uuid.UUID, ConflictRecord] | None = None,
+    released: frozenset[uuid.UUID] = frozenset(),
 ) -> dict[str, Needs]:
     """Per tenant, what the batch may read. `runs` must already hold the batch's runs, `conflicts`
-    the conflicts its commands name (`references`)."""
+    the conflicts its commands name (`references`); `released` the runs matched by device name whose
+    held records this batch decides (R-M15: the others' devices are only held, nothing is read)."""
     out: dict[str, Needs] = {}
     conflicts = conflicts or {}
     started = {
@@ -123,8 +125,12 @@ def needs(
         run = runs.get(run_id)
         if run is None or run.status == "parked":
             # R-M12: a parked run is decided only in the batch that re-folds its start (released)
-            return started.get(run_id)
-        return None if run.status == "refused" else run.master_link
+            link = started.get(run_id)
+        else:
+            link = None if run.status == "refused" else run.master_link
+        if link is not None and holds_until_end(link) and run_id not in released:
+            return None  # R-M15: held until the run ends
+        return link
 
     for rec in records:
         msg = rec.message

@@ -113,7 +113,7 @@ async def fold_part(
             await fold_part(store, rest, prefix, written, released)
         return
     conflicts = await store.load_conflicts(conflict_ids)
-    state = await store.load_state(needs(part, runs, conflicts))
+    state = await store.load_state(needs(part, runs, conflicts, released))
     starts = {
         (r.message.tenant_id, r.message.master_link.integration_id)
         for r in part
