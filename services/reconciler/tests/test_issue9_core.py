@@ -397,3 +397,15 @@ def test_a_bound_device_keeps_its_os_when_the_mdm_names_none() -> None:
     store.devices[device.device_id] = device.model_copy(update={"os": "Windows (10.0.1)"})
     asyncio.run(_feed(store, [start, update], 10))
     assert store.devices[device.device_id].os == "Windows (10.0.1)"
+
+
+@pytest.mark.rule("R-M13")
+def test_a_legacy_connector_restarting_a_run_without_attempt_ids_reports_no_errors() -> None:
+    """The issue's repro with a producer that predates attempt ids: the run started again, all
+    devices published again; the end's `devices_observed` is the second pass's."""
+    store = MemoryStore()
+    msgs = _run([["m1", "m2", "m3"], ["m1", "m2", "m3", "m4"]], RUN)
+    legacy = [m.model_copy(update={"attempt_id": None}) for m in msgs]
+    asyncio.run(_feed(store, legacy, 3))
+    (summary,) = [e for e in store.events() if isinstance(e, SyncRunSummary) and e.status == "completed"]
+    assert (summary.counts.seen, summary.counts.errors, summary.counts.created) == (4, 0, 4)

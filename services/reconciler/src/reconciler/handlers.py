@@ -333,6 +333,12 @@ class Fold:
         nothing new; a new attempt of a running run is a restarted pull: what the run saw is kept
         and each device is still counted once; a new attempt of a finished run is a request
         redelivered after completion: recorded and ignored as a whole, the run never reopens."""
+        if msg.attempt_id is None and run.attempt_id is None and run.status == "running":
+            # A producer without attempts (legacy) starting the run again: its end counts only what
+            # it publishes from here (a retried start message comes before any device: no change).
+            run.attempt_seen = 0
+            self.fx.runs[run.sync_run_id] = run
+            return
         if msg.attempt_id is None or msg.attempt_id == run.attempt_id:
             return
         if run.status == "running":
