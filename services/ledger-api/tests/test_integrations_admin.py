@@ -5,17 +5,22 @@ means a successful test or sync, a failing one shows `error` and when it last wo
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 from cryptography.fernet import Fernet
 from ledger_api_testing import T0, sync_run_summary
 from pydantic import SecretStr
 
 from ledger_api.domain.crypto import KeyRing
+from ledger_api.observability import configure_logging
 from ledger_api.settings import Settings
 from ledger_contracts import SyncRequested, codec, topics
 from mdm_sim.graph.config import GraphSimConfig
@@ -403,3 +408,58 @@ async def test_jamf_failures_are_named_too(client, jamf) -> None:
     denied = (await client.post("/v1/integrations/int-j403/test")).json()
     assert (denied["ok"], denied["failure"], denied["step"]) == (False, "consent_or_permission", "devices")
     assert config.client_secret not in json.dumps([tls, denied])
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Every log line of the app (structlog and the standard library, MSAL included) at DEBUG."""
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    stdout, sys.stdout = sys.stdout, buffer
+    try:
+        configure_logging("DEBUG")
+    finally:
+        sys.stdout = stdout
+    structlog.configure(cache_logger_on_first_use=False)  # later tests must not keep this buffer
+    yield buffer
+    structlog.reset_defaults()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+async def test_no_secret_in_any_log_line_response_or_audit_entry_of_the_admin_paths(
+    json_logs, client, db, graph, jamf
+) -> None:
+    """Create, test (failing and passing, MSAL and Jamf at DEBUG), rotate: the secrets never show."""
+    config = jamf.sim.config
+    secrets = [OLD_SECRET, graph.client_secret, config.client_secret, config.password, "Wrong-Jamf-Pw-77"]
+    texts = []
+    texts.append(
+        (await client.post("/v1/integrations", json=intune_body(graph, client_secret=OLD_SECRET))).text
+    )
+    texts.append((await client.post("/v1/integrations/int-sim/test")).text)
+    texts.append(
+        (await client.patch("/v1/integrations/int-sim", json={"client_secret": graph.client_secret})).text
+    )
+    texts.append((await client.post("/v1/integrations/int-sim/test")).text)
+    jamf_body = {
+        "kind": "jamf_pro",
+        "integration_id": "int-j",
+        "base_url": jamf.base_url,
+        "ca_bundle": str(jamf.ca_pem),
+    }
+    wrong = jamf_body | {"username": config.username, "password": "Wrong-Jamf-Pw-77"}
+    texts.append((await client.post("/v1/integrations", json=wrong)).text)
+    texts.append((await client.post("/v1/integrations/int-j/test")).text)
+    fixed = {"client_id": config.client_id, "client_secret": config.client_secret}
+    texts.append((await client.patch("/v1/integrations/int-j", json=fixed)).text)
+    texts.append((await client.post("/v1/integrations/int-j/test")).text)
+    results = [json.loads(t).get("ok") for t in texts[1::2]]
+    assert results == [False, True, False, True], texts
+    audit = json.dumps([dict(r) for r in await db.fetch("SELECT * FROM ledger.audit_log")], default=str)
+    logs = json_logs.getvalue()
+    assert "integration.tested" in logs
+    for secret in secrets:
+        for where, text in (("response", "\n".join(texts)), ("audit", audit), ("logs", logs)):
+            assert secret not in text, f"a secret in the {where}"
