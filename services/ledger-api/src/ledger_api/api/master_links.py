@@ -592,7 +592,6 @@ async def apply_settings(
         link = await _applicable(conn, tenant, master_link_id, body.plan_id)
         plan = await master_links.plan(conn, tenant, body.plan_id)
         assert plan is not None
-
         before = await master_links.get(conn, tenant, master_link_id)
         settings = plan.settings.model_copy(update={"generation": generation})
         await master_links.replace_settings(conn, tenant, settings)
