@@ -34,6 +34,7 @@ from reconciler.core import (
     Created,
     Deleted,
     Ledger,
+    LinkGeneration,
     Rejected,
     Resolved,
     RunEnd,
@@ -41,6 +42,7 @@ from reconciler.core import (
     Unchanged,
     Updated,
     apply,
+    command_verdict,
     decide_create,
     decide_delete,
     decide_observation,
@@ -50,6 +52,7 @@ from reconciler.core import (
     decide_update,
     partial_reason,
     resolve_field,
+    run_verdict,
     settle_conflict,
     track_conflict,
 )
@@ -813,3 +816,148 @@ def test_closing_a_conflict_records_who_how_and_when() -> None:
         NOW,
     )
     assert (closed.conflict_id, closed.first_seen_at, closed.candidates) == (CONFLICT, SEEN, (DEV, OTHER))
+
+
+# --- creating from the MDM, re-enrollment guards ---------------------------------------------------
+
+
+@pytest.mark.rule("R-M3")
+def test_a_device_created_by_the_sync_lists_its_source_and_is_seen_now() -> None:
+    new = uuid.UUID("00000000-0000-4000-8000-0000000000d2")
+    out = decide_observation(
+        Ledger.of("acme", []), LINK, RUN, observed("m-9", serial_number="SN-9"), NOW, new
+    )
+    assert isinstance(out, Created)
+    assert out.changes == (
+        FieldChange(field="serial_number", before=None, after="SN-9", rule="ledger_first"),
+        FieldChange(field="asset_number", before=None, after="m-9", rule="ledger_first"),
+        FieldChange(field="source", before=None, after="intune", rule="binding"),
+    )
+    assert (out.device.device_id, out.device.last_seen_at, out.device.created_at) == (new, NOW, NOW)
+    assert out.provenance == Provenance(actor="sync", integration_id="int-intune-1", sync_run_id=RUN)
+
+
+def reenrolling(*devices: LedgerDevice, candidates: tuple[uuid.UUID, ...] = (DEV,)) -> Ledger:
+    ledger = Ledger.of("acme", devices or [bound(serial_number="SN-1")])
+    ledger.put_conflict(
+        record(rule="bound_to_other_mdm_device", candidates=candidates, observed=observed("m-new"))
+    )
+    return ledger
+
+
+def moved(ledger: Ledger, end: RunEnd, *, dry_run: bool = False) -> list[tuple[uuid.UUID, str | None]]:
+    out = decide_run_end(ledger, LINK, RUN, end, NOW, partial=None, dry_run=dry_run)
+    return [
+        (m.device.device_id, m.device.binding.mdm_device_id if m.device.binding else None)
+        for m, _ in out.reenrolled
+    ]
+
+
+def test_a_clean_reenrollment_moves_the_binding_and_is_not_counted_missing() -> None:
+    ledger = reenrolling()
+    out = decide_run_end(
+        ledger, LINK, RUN, RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),)), NOW, partial=None
+    )
+    assert [(m.device.device_id, m.device.binding.mdm_device_id) for m, _ in out.reenrolled] == [
+        (DEV, "m-new")
+    ]  # type: ignore[union-attr]
+    assert (out.missing, out.unseen) == ((), 0)
+
+
+def test_no_reenrollment_when_the_old_id_was_reported_or_two_new_ids_claim_the_device() -> None:
+    assert moved(reenrolling(), RunEnd(unseen=(), reenroll=(("m-new", DEV),))) == []
+    two = RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV), ("m-other", DEV)))
+    assert moved(reenrolling(), two) == []
+
+
+def test_no_reenrollment_of_another_integrations_device_or_onto_a_bound_id() -> None:
+    jamf = device(
+        source="jamf_pro",
+        binding=Binding(integration_id="int-jamf-1", mdm_kind="jamf_pro", mdm_device_id="c:1"),
+    )
+    assert moved(reenrolling(jamf), RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),))) == []
+    holder = device(
+        OTHER,
+        source="intune",
+        binding=Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-new"),
+    )
+    assert moved(reenrolling(bound(), holder), RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),))) == []
+
+
+def test_no_reenrollment_of_an_ignored_id_or_a_changed_or_resolved_conflict() -> None:
+    end = RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),))
+    ignored = reenrolling()
+    ignored.ignored.add(("int-intune-1", "m-new"))
+    assert moved(ignored, end) == []
+    assert moved(reenrolling(candidates=(DEV, OTHER)), end) == []
+    resolved = Ledger.of("acme", [bound()])  # no open conflict: a person decided meanwhile
+    assert moved(resolved, end) == []
+    assert moved(Ledger.of("acme", [bound()]), end, dry_run=True) == [(DEV, "m-new")]  # a dry run keeps none
+
+
+def test_reenrollments_are_decided_per_device_not_stopped_by_the_first_refusal() -> None:
+    third = uuid.UUID("00000000-0000-4000-8000-000000000003")
+    ledger = Ledger.of(
+        "acme",
+        [
+            bound(),  # m-77: its new id m-new is claimed twice below -> stays a conflict
+            device(
+                third,
+                source="intune",
+                binding=Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-3"),
+            ),
+        ],
+    )
+    end = RunEnd(unseen=(DEV, third), reenroll=(("m-new", DEV), ("m-x", DEV), ("m-3b", third)))
+    assert moved(ledger, end, dry_run=True) == [(third, "m-3b")]
+
+
+# --- R-M12 ordering verdicts -----------------------------------------------------------------------
+
+
+def generation(n: int, change: str = "created") -> LinkGeneration:
+    return LinkGeneration("acme", "int-intune-1", "ml-1", n, change, T0)  # type: ignore[arg-type]
+
+
+@pytest.mark.rule("R-M12")
+@pytest.mark.parametrize(
+    ("current", "run", "verdict"),
+    [
+        (None, 0, "accept"),
+        (generation(3), 0, "accept"),
+        (generation(3, "unlinked"), 0, "accept"),
+        (None, 1, "park"),
+        (generation(3), 4, "park"),
+        (generation(3), 3, "accept"),
+        (generation(3, "settings_changed"), 3, "accept"),
+        (generation(3), 2, "refuse"),
+        (generation(3, "unlinked"), 3, "refuse"),
+        (generation(3, "unlinked"), 4, "park"),
+    ],
+)
+def test_run_verdicts(current: LinkGeneration | None, run: int, verdict: str) -> None:
+    assert run_verdict(current, run) == verdict
+
+
+@pytest.mark.rule("R-M12")
+@pytest.mark.parametrize(
+    ("current", "command", "change", "verdict"),
+    [
+        (None, 1, "created", "apply"),
+        (None, 0, "created", "refuse"),
+        (generation(3), 4, "unlinked", "apply"),
+        (generation(3), 3, "created", "duplicate"),
+        (generation(3), 3, "unlinked", "refuse"),
+        (generation(3), 2, "created", "refuse"),
+    ],
+)
+def test_command_verdicts(current: LinkGeneration | None, command: int, change: str, verdict: str) -> None:
+    assert command_verdict(current, command, change) == verdict  # type: ignore[arg-type]
+
+
+def test_a_superseded_generation_explains_itself() -> None:
+    assert generation(4, "settings_changed").why() == (
+        "superseded by generation 4 (settings changed) at 2026-11-01T09:00:00+00:00"
+    )
+    assert generation(5, "unlinked").removed and not generation(5).removed
+    assert generation(5).key == ("acme", "int-intune-1")
