@@ -65,25 +65,26 @@ def _kinds(procs: list[psutil.Process]) -> set[str]:
     return {k for k in ("tansu", "postgres", "reconciler", "ledger_api", "mdm_sim") if k in names}
 
 
-@pytest.mark.parametrize("first_stop", [signal.SIGTERM, signal.SIGHUP])
-def test_a_stopped_or_killed_demo_leaves_nothing_running_and_starts_again(
-    tmp_path: Path, first_stop: signal.Signals
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """One run directory and API port for all the stop kinds below: each start proves that the
+    stop before it left nothing holding them (a leftover server, a bound port)."""
+    return tmp_path_factory.mktemp("lifecycle") / "demo", infra.free_port()
+
+
+# SIGKILL first: the orchestrator "crashes" and every later start needs its children gone.
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stopped_or_killed_demo_leaves_nothing_running(
+    place: tuple[Path, int], stop: signal.Signals
 ) -> None:
-    run_dir, port = tmp_path / "demo", infra.free_port()
+    run_dir, port = place
     demo = Demo(run_dir, port)
     demo.wait_for(READY)
     family = demo.family()
     assert _kinds(family) == {"tansu", "postgres", "reconciler", "ledger_api", "mdm_sim"}
-    demo.proc.send_signal(first_stop)
-    assert demo.proc.wait(30) == 0
-    _assert_all_gone(family)
-
-    again = Demo(run_dir, port)  # the same port and data directory: nothing of the first holds them
-    again.wait_for(READY)
-    family = again.family()
-    again.proc.kill()  # the orchestrator crashes: its children die with it (PR_SET_PDEATHSIG)
-    again.proc.wait(10)
-    _assert_all_gone(family)
+    demo.proc.send_signal(stop)
+    assert demo.proc.wait(30) == (-9 if stop == signal.SIGKILL else 0)
+    _assert_all_gone(family)  # with SIGKILL: PR_SET_PDEATHSIG, the kernel kills the children
     assert not infra.port_in_use(port)
     assert infra.leftover_postgres((run_dir / "pgdata").resolve()) is None
 
