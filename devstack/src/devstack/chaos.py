@@ -395,7 +395,8 @@ def main(devices: int, rounds: int, seed: int) -> int:
     for r in range(1, rounds + 1):
         t0 = time.monotonic()
         with Stack(config(root / f"round-{r}", devices, free_port(), seed)) as stack:
-            chaos = Chaos(stack, seed * 1000 + r)
+            # Kill points spread over the longer steps of a larger fleet.
+            chaos = Chaos(stack, seed * 1000 + r, window_s=max(3.0, devices / 1500))
             try:
                 outcome = run_scenario(stack, chaos)
                 diffs = compare(reference, outcome)
