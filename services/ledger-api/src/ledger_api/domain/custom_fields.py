@@ -36,6 +36,7 @@ class Definition:
     name: str
     type: FieldType
     required: bool = False
+    choices: tuple[str, ...] | None = None  # text fields only: the allowed values (None = any)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def canonical(definition: Definition, value: str | None) -> str | None:
         return None
     text = value.strip()
     if definition.type == "text":
+        if definition.choices is not None and text not in definition.choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(repr(c) for c in definition.choices)}")
         return text
     if definition.type == "number":
         try:
@@ -114,3 +117,26 @@ def emptied_on_update(
         for name, value in values.items()
         if value is None and (d := definitions.get(name)) is not None and d.required and current.get(name)
     ]
+
+
+def choice_problem(type_: FieldType, choices: list[str] | None) -> str | None:
+    """Why a list of allowed values cannot be set (None when it can): text fields only, each value
+    non-blank and trimmed, no duplicates."""
+    if choices is None:
+        return None
+    if type_ != "text":
+        return f"choices are for text fields only (this one is {type_})"
+    if not choices:
+        return "choices may not be empty (null allows any text)"
+    if any(c != c.strip() or not c for c in choices):
+        return "a choice may not be blank nor start or end with blanks"
+    if len(set(choices)) != len(choices):
+        return "choices must be distinct"
+    return None
+
+
+def outside_choices(choices: list[str] | None, values_in_use: dict[str, int]) -> dict[str, int]:
+    """The values devices hold (value -> devices) that `choices` would no longer allow."""
+    if choices is None:
+        return {}
+    return {v: n for v, n in sorted(values_in_use.items()) if v not in choices}
