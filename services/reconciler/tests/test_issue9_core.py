@@ -20,6 +20,7 @@ from ledger_contracts import (
     LedgerDevice,
     MasterLinkSettings,
     MatchingKey,
+    MdmOnlyFields,
     ObservedDevice,
     SyncRunCompleted,
     SyncRunStarted,
@@ -32,6 +33,7 @@ from reconciler.core import (
     Ledger,
     LinkGeneration,
     Rejected,
+    Unchanged,
     Updated,
     command_verdict,
     decide_delete,
@@ -409,3 +411,26 @@ def test_a_legacy_connector_restarting_a_run_without_attempt_ids_reports_no_erro
     asyncio.run(_feed(store, legacy, 3))
     (summary,) = [e for e in store.events() if isinstance(e, SyncRunSummary) and e.status == "completed"]
     assert (summary.counts.seen, summary.counts.errors, summary.counts.created) == (4, 0, 4)
+
+
+@pytest.mark.rule("R-M14")
+@pytest.mark.parametrize("warned", [True, False])
+def test_a_field_emptied_with_a_warning_never_erases_the_ledger(warned: bool) -> None:
+    """A clean record without a user unassigns the device (R-I6, MDM-first); a record whose user
+    field the connector emptied because it was malformed does not: the value is unknown."""
+    bound = _manual(serial="SN-m1").model_copy(
+        update={
+            "source": "intune",
+            "assigned_user": "alice@example.com",
+            "binding": Binding(integration_id="intune-1", mdm_kind="intune", mdm_device_id="m1"),
+            "mdm": MdmOnlyFields(mdm_device_id="m1", primary_user_email="alice@example.com"),
+        }
+    )
+    seen = ObservedDevice(mdm_device_id="m1", serial_number="SN-m1", mdm=MdmOnlyFields(mdm_device_id="m1"))
+    out = decide_observation(
+        Ledger.of(TENANT, [bound]), LINK, RUN, seen, NOW, uuid.uuid4(), keep_empty=warned
+    )
+    if warned:
+        assert isinstance(out, Unchanged)
+    else:
+        assert isinstance(out, Updated) and out.device.assigned_user is None

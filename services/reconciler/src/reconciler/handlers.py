@@ -431,7 +431,14 @@ class Fold:
         if link.matching_key.mdm == "device_name":
             shared = self._shared_by(run, match_key(msg.device.device_name))
         outcome = decide_observation(
-            ledger, link, run.sync_run_id, msg.device, msg.occurred_at, new_id, shared_by=shared
+            ledger,
+            link,
+            run.sync_run_id,
+            msg.device,
+            msg.occurred_at,
+            new_id,
+            shared_by=shared,
+            keep_empty=bool(msg.warnings),
         )
         if first:
             run.counts[_COUNTED.get(type(outcome), "unchanged")] += 1  # ignored counts as unchanged

@@ -43,19 +43,26 @@ def decide_observation(
     new_device_id: uuid.UUID,
     *,
     shared_by: int = 1,
+    keep_empty: bool = False,
 ) -> Outcome:
     """R-M2–R-M5, R-M9: find the ledger device of `observed`, then create, update or refuse.
 
     Order: the binding (R-M4), then a binding an unlink kept in memory (R-S7), then a person's
     ignore (R-M9), then the matching key. `shared_by` is how many MDM devices of the run carry
-    this key (R-M15: a device name shared by several MDM devices matches nothing, it conflicts)."""
+    this key (R-M15: a device name shared by several MDM devices matches nothing, it conflicts).
+    `keep_empty` (R-M14): the record came with warnings, some of its fields were emptied because the
+    MDM sent them malformed: an empty value is unknown then, and never erases what the ledger has."""
     provenance = Provenance(actor="sync", integration_id=link.integration_id, sync_run_id=sync_run_id)
     bound = ledger.bound_to(link.integration_id, observed.mdm_device_id)
     if bound is not None:  # R-M4: the binding wins over any key
-        return update_from_mdm(ledger, link, bound, observed, now, provenance, bind=False)
+        return update_from_mdm(
+            ledger, link, bound, observed, now, provenance, bind=False, keep_empty=keep_empty
+        )
     former = ledger.former_of(link.integration_id, observed.mdm_device_id)
     if former is not None:  # R-S7: kept by an unlink, bound back before any key is tried
-        return update_from_mdm(ledger, link, former, observed, now, provenance, bind=True, rebound=True)
+        return update_from_mdm(
+            ledger, link, former, observed, now, provenance, bind=True, rebound=True, keep_empty=keep_empty
+        )
     if (link.integration_id, observed.mdm_device_id) in ledger.ignored:  # a person said so (R-M9)
         return Ignored(observed)
 
@@ -98,7 +105,9 @@ def decide_observation(
             f"{link.matching_key.mdm} {key_value!r} matches device {candidate.device_id}, which is "
             f"bound to {other.mdm_kind} device {other.mdm_device_id} of integration {other.integration_id}",
         )
-    return update_from_mdm(ledger, link, candidate, observed, now, provenance, bind=True)  # R-M2
+    return update_from_mdm(  # R-M2
+        ledger, link, candidate, observed, now, provenance, bind=True, keep_empty=keep_empty
+    )
 
 
 def _mdm_block(observed: ObservedDevice) -> MdmOnlyFields:
@@ -175,6 +184,7 @@ def update_from_mdm(
     bind: bool,
     seen_at: datetime | None = None,
     rebound: bool = False,
+    keep_empty: bool = False,
 ) -> Updated | Unchanged:
     """R-M2: precedence field by field; `bind` makes the device bound to this MDM device; `rebound`
     says in its history that the binding is one an unlink remembered (R-S7)."""
@@ -186,11 +196,17 @@ def update_from_mdm(
         proposed = values[name]
         if name == "asset_number" and proposed and not current:
             proposed = ledger.unique_asset_number(proposed, device.device_id)
-        new = resolve_field(precedence, current, proposed, keep_when_unreported=name in KEEP_WHEN_UNREPORTED)
+        keep = keep_empty or name in KEEP_WHEN_UNREPORTED
+        new = resolve_field(precedence, current, proposed, keep_when_unreported=keep)
         if new != current:
             update[name] = new
             changes.append(_change(name, current, new, precedence))
     mdm = _mdm_block(observed)
+    if keep_empty and device.mdm is not None:  # R-M14: an emptied MDM-only field keeps its last value
+        kept = {
+            n: v for n in _MDM_FIELDS if getattr(mdm, n) is None and (v := getattr(device.mdm, n)) is not None
+        }
+        mdm = mdm.model_copy(update=kept) if kept else mdm
     if mdm != device.mdm:
         update["mdm"] = mdm
         changes += _mdm_changes(device.mdm, mdm)
