@@ -7,7 +7,7 @@ VENV := .venv/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup demo test lint unit mutation bench clean
+.PHONY: setup demo test lint unit mutation bench bench-api clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -19,9 +19,10 @@ $(VENV): $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
 
 setup: $(VENV)
 
-## demo: broker, database, simulated tenants, all services, a first sync, the API (ONCE=1 exits)
+## demo: broker, database, simulated tenants (SHARED_MACS=50 Macs in both MDMs), all services, a first
+## sync, the API (ONCE=1 exits). Ctrl-C, SIGTERM or SIGHUP stop everything it started.
 demo: $(VENV)
-	.venv/bin/devstack demo $(if $(ONCE),--once) $(if $(DEVICES),--devices $(DEVICES))
+	.venv/bin/devstack demo $(if $(ONCE),--once) $(if $(DEVICES),--devices $(DEVICES)) $(if $(SHARED_MACS),--shared-macs $(SHARED_MACS))
 
 ## test: lint + the whole suite (unit, integration against real PostgreSQL and Tansu, e2e)
 test: $(VENV) lint
@@ -44,6 +45,11 @@ mutation: $(VENV)
 ## bench: the same pipeline with 100,000 simulated Intune devices
 bench: $(VENV)
 	.venv/bin/devstack bench $(if $(DEVICES),--devices $(DEVICES))
+
+## bench-api: the API's reads at 1,000,000 seeded devices, 50 clients (wrk: `apt-get install -y wrk`);
+## `make bench-api DEVICES=100000 WORKERS=2 BENCH_ARGS="--only sort"`; docs/performance.md
+bench-api: $(VENV)
+	.venv/bin/python -m devstack.bench_api $(if $(DEVICES),--devices $(DEVICES)) $(if $(WORKERS),--workers $(WORKERS)) $(BENCH_ARGS)
 
 ## chaos: a clean scenario vs. ROUNDS rounds with services SIGKILLed at random points (issue 9)
 chaos: $(VENV)
