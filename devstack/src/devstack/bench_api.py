@@ -410,9 +410,9 @@ def _bench(
     sampler.start()
     cases: list[tuple[str, str, Path | None]] = [(n, base + p, None) for n, p in CASES]
     for name, suffix in RANDOM_CASES:
-        script = root / f"{name.split()[0]}.lua"
-        script.write_text(_LUA_RANDOM % {"ids": root / "ids.txt", "suffix": suffix})
-        cases.append((name, base + "/v1/devices", script))
+        lua = root / f"{name.split()[0]}.lua"
+        lua.write_text(_LUA_RANDOM % {"ids": root / "ids.txt", "suffix": suffix})
+        cases.append((name, base + "/v1/devices", lua))
     if only:
         cases = [c for c in cases if only in c[0]]
     results: list[dict[str, Any]] = []
@@ -467,8 +467,8 @@ def _bench(
         + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sorted(sampler.peak.items()))
     )
     print(f"  ledger-api per process now (supervisor and workers), MiB: {workers_rss}")
-    out = root.parent / "bench-api-results.json"
-    out.write_text(
+    results_file = root.parent / "bench-api-results.json"
+    results_file.write_text(
         json.dumps(
             {
                 "devices": devices,
@@ -486,7 +486,7 @@ def _bench(
             indent=2,
         )
     )
-    print(f"Results written to {out}")
+    print(f"Results written to {results_file}")
     return 0
 
 

@@ -68,7 +68,12 @@ def get_state(request: Request) -> AppState:
     return state
 
 
-State = Annotated[AppState, Depends(get_state)]
+async def _state(request: Request) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request
+    return get_state(request)
+
+
+State = Annotated[AppState, Depends(_state)]
 
 
 async def connection(state: State) -> AsyncIterator[Connection]:

@@ -64,8 +64,8 @@ async def list_devices(
     columns = listing.parse_fields(fields)
     key = listing.decode_cursor(cursor, order) if cursor else None
     filters = listing.Filters(source, q, os, assigned_user, status, missing_from_mdm)
-    items, next_cursor = await devices.list_page(conn, tenant, filters, order, columns, key, limit)
-    return LedgerJSONResponse({"items": items, "next_cursor": next_cursor})
+    body = await devices.list_page(conn, tenant, filters, order, columns, key, limit)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{device_id}", response_model=Device, responses={404: {"model": ErrorBody}})

@@ -16,7 +16,19 @@ from typing import Any, Literal
 from ... import cursor
 from ...errors import InvalidParameter
 
-# field name -> SQL expression over `ledger.devices d`
+
+def _iso(expr: str) -> str:
+    """A timestamptz as the API renders it (responses.py): UTC ISO 8601 with 'Z', microseconds
+    only when there are any (like Python's `isoformat`); NULL stays NULL."""
+    utc = f"({expr}) AT TIME ZONE 'UTC'"
+    return (
+        f"(to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN extract(microseconds FROM {expr})"
+        f"::bigint % 1000000 = 0 THEN '' ELSE to_char({utc}, '.US') END || 'Z')"
+    )
+
+
+# field name -> SQL expression over `ledger.devices d`, as the JSON value of the list's items:
+# PostgreSQL renders each item (json_build_object), the API only joins them (no per-row Python).
 FIELDS: dict[str, str] = {
     "device_id": "d.device_id",
     "version": "d.version",
@@ -30,19 +42,18 @@ FIELDS: dict[str, str] = {
     "assigned_user": "d.assigned_user",
     "status": "d.status",
     "notes": "d.notes",
-    "custom_fields": "d.custom_fields::text",
+    "custom_fields": "d.custom_fields",
     "binding": (
         "CASE WHEN d.binding_mdm_device_id IS NULL THEN NULL ELSE json_build_object("
         "'integration_id', d.binding_integration_id, 'mdm_kind', d.binding_mdm_kind, "
-        "'mdm_device_id', d.binding_mdm_device_id)::text END"
+        "'mdm_device_id', d.binding_mdm_device_id) END"
     ),
-    "mdm": "d.mdm::text",
+    "mdm": "d.mdm",
     "missing_from_mdm": "d.missing_from_mdm",
-    "last_seen_at": "d.last_seen_at",
-    "created_at": "d.created_at",
-    "updated_at": "d.updated_at",
+    "last_seen_at": _iso("d.last_seen_at"),
+    "created_at": _iso("d.created_at"),
+    "updated_at": _iso("d.updated_at"),
 }
-JSON_FIELDS = frozenset({"custom_fields", "binding", "mdm"})
 # The list is light by default: MDM-only fields are in the detail, or asked for with fields=mdm.
 DEFAULT_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f != "mdm")
 
@@ -179,20 +190,16 @@ def build_query(
     direction, op = ("DESC", "<") if sort.descending else ("ASC", ">")
     if cursor is not None:
         where.append(f"({expr}, d.device_id) {op} ({arg(cursor.value)}, {arg(cursor.device_id)})")
-    columns = ", ".join(f'{FIELDS[f]} AS "{f}"' for f in fields)
+    item = ", ".join(f"'{f}', {FIELDS[f]}" for f in fields)
     sql = (
-        f"SELECT {columns}, {expr} AS _sort_key, d.device_id AS _device_id FROM ledger.devices d "
+        f"SELECT json_build_object({item})::text AS _item, {expr} AS _sort_key, "
+        f"d.device_id AS _device_id FROM ledger.devices d "
         f"WHERE {' AND '.join(where)} "
         f"ORDER BY {expr} {direction}, d.device_id {direction} LIMIT {arg(limit + 1)}"
     )
     return sql, args
 
 
-def item(record: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in fields:
-        value = record[f]
-        if f in JSON_FIELDS and value is not None:
-            value = json.loads(value)
-        out[f] = value
-    return out
+def page_json(items: list[str], next_cursor: str | None) -> bytes:
+    """The response body of one page from the items PostgreSQL rendered (`_item` of build_query)."""
+    return f'{{"items":[{",".join(items)}],"next_cursor":{json.dumps(next_cursor)}}}'.encode()

@@ -64,7 +64,8 @@ async def list_page(
     fields: tuple[str, ...],
     cursor: listing.CursorKey | None,
     limit: int,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> bytes:
+    """One page as the JSON body `{"items": [...], "next_cursor": ...}` (items rendered by PostgreSQL)."""
     sql, args = listing.build_query(tenant_id, filters, sort, fields, cursor, limit)
     rows = await conn.fetch(sql, *args)
     next_cursor = None
@@ -72,7 +73,7 @@ async def list_page(
         rows = rows[:limit]
         last = rows[-1]
         next_cursor = listing.encode_cursor(sort, last["_sort_key"], last["_device_id"])
-    return [listing.item(r, fields) for r in rows], next_cursor
+    return listing.page_json([r["_item"] for r in rows], next_cursor)
 
 
 async def history(
