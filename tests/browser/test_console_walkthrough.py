@@ -245,6 +245,8 @@ def test_04_link_with_a_preview_and_watch_the_first_sync(world: World) -> None:
     }
     assert counts["seen"] == INTUNE_DEVICES
     assert counts["updated"] >= 1 and counts["conflicts"] == 1  # MAN-3 bound; the twins conflict
+    # R-M14: the run's skipped records and warnings are listed (none in this tenant).
+    assert "No record was skipped or warned about." in page.content()
     world.state["run_url"] = page.url
 
 
