@@ -176,7 +176,7 @@ def _mdm_rows(mdm: dict[str, Any] | None) -> list[tuple[str, Any]]:
 def _custom_rows(definitions: list[dict[str, Any]], values: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
-            "name": d.get("name"),
+            "name": d.get("label") or d.get("name"),
             "type": d.get("type"),
             "required": d.get("required"),
             "value": values.get(d["name"]),
