@@ -168,3 +168,46 @@ def test_user_change_steps() -> None:
     assert steps.open_for is None
     # no period yet: one opens
     assert assigned_user_changed([], "ben", D).open_for == "ben"
+
+
+@pytest.mark.unit
+@pytest.mark.rule("R-C3", "R-C4", "R-M14")
+def test_the_examples_of_the_new_paths_are_valid_instances() -> None:
+    """The OpenAPI examples of usage history, custom field administration and the sync-run detail
+    are exact: each validates against its own model, and the document carries them."""
+    from pydantic import SecretStr
+
+    from ledger_api.api import custom_fields, schemas, usage_history
+    from ledger_api.app import build_app
+    from ledger_api.settings import Settings
+
+    models = [
+        usage_history.UsagePeriod,
+        usage_history.UsagePeriodPage,
+        usage_history.UsagePeriodInput,
+        usage_history.UsagePeriodPatch,
+        custom_fields.CustomFieldIn,
+        custom_fields.CustomFieldPatch,
+        custom_fields.CustomField,
+        custom_fields.CustomFieldDeleted,
+        schemas.SyncRunDetail,
+    ]
+    for model in models:
+        examples = model.model_json_schema()["examples"]
+        assert examples, model.__name__
+        for example in examples:
+            model.model_validate(example)
+    document = build_app(Settings(database_url=SecretStr("postgresql://openapi-only/none"))).openapi()
+    components = document["components"]["schemas"]
+    for name in (
+        "UsagePeriodPage",
+        "UsagePeriodInput",
+        "CustomFieldPatch",
+        "CustomFieldDeleted",
+        "SyncRunDetail",
+    ):
+        assert components[name]["examples"], name
+    paths = document["paths"]
+    assert set(paths["/v1/devices/{device_id}/usage-history"]) == {"get", "post"}
+    assert set(paths["/v1/devices/{device_id}/usage-history/{entry_id}"]) == {"patch", "delete"}
+    assert {"patch", "delete"} <= set(paths["/v1/custom-fields/{name}"])

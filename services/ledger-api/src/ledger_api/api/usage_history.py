@@ -129,7 +129,12 @@ def _audited(r: Any) -> dict[str, Any]:
     }
 
 
-@router.get("", response_model=UsagePeriodPage, summary="Who used the device, from when to when (R-C3)")
+@router.get(
+    "",
+    response_model=UsagePeriodPage,
+    summary="Who used the device, from when to when (R-C3)",
+    responses={404: {"model": ErrorBody}},
+)
 async def list_usage(request: Request, device_id: uuid.UUID, tenant: Tenant, conn: Conn) -> Response:
     """Oldest first; kept after the device is deleted (404 only for a device this tenant never had)."""
     reject_unknown_query(request, ())
