@@ -341,12 +341,11 @@ async def _postmaster_pid(url: str) -> int | None:
     conn = await asyncpg.connect(url)
     try:
         backend = int(await conn.fetchval("SELECT pg_backend_pid()"))
-    finally:
-        await conn.close()
-    try:
-        parent = psutil.Process(backend).parent()
+        parent = psutil.Process(backend).parent()  # while the backend lives
     except psutil.Error:
         return None
+    finally:
+        await conn.close()
     return parent.pid if parent else None
 
 
