@@ -170,6 +170,21 @@ class Tap:
         await wait_for(enough, timeout=timeout)
         return self.records[:n]
 
+    async def read_to_end(self, timeout: float = 30) -> list[ConsumerRecord]:  # type: ignore[type-arg]
+        """Every record of the topic up to its high-watermark as of now. The API awaits each publish
+        (`send_and_wait`) before it answers, so once a response is in, everything that request
+        published is below the high-watermark: "nothing was published" is then an exact check,
+        never a wait on silence."""
+        ends = await self.consumer.end_offsets(list(self.consumer.assignment()))
+
+        async def caught_up() -> bool:
+            await self.poll(timeout_ms=50)
+            positions = [await self.consumer.position(tp) for tp in ends]
+            return all(pos >= end for pos, end in zip(positions, ends.values(), strict=True))
+
+        await wait_for(caught_up, timeout=timeout)
+        return list(self.records)
+
 
 @pytest.fixture
 async def tap(kafka: tuple[str, str]) -> AsyncIterator[Callable[[str], Coroutine[Any, Any, Tap]]]:

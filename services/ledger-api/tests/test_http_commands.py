@@ -139,8 +139,7 @@ async def test_a_bound_device_cannot_be_deleted_and_nothing_is_published(client,
     err = error(await client.delete(f"/v1/devices/{a}"), 409, "device_bound")
     assert err["details"] == {"device_id": str(a)}
     commands_tap = await tap(topics.COMMANDS)
-    await asyncio.sleep(0.5)
-    assert await commands_tap.poll(500) == []
+    assert await commands_tap.read_to_end() == []  # the refused request published nothing
     assert (await client.get(f"/v1/devices/{a}")).status_code == 200
 
 
@@ -149,7 +148,7 @@ async def test_unknown_devices_are_404_and_nothing_is_published(client, tap, err
     error(await client.patch(f"/v1/devices/{missing}", json={"notes": "x"}), 404, "not_found")
     error(await client.delete(f"/v1/devices/{missing}"), 404, "not_found")
     commands_tap = await tap(topics.COMMANDS)
-    assert await commands_tap.poll(500) == []
+    assert await commands_tap.read_to_end() == []
 
 
 async def test_bodies_are_validated_naming_the_offending_field(client, project, error) -> None:
