@@ -123,3 +123,20 @@ def test_page_escapes_what_it_renders() -> None:
     doc["info"]["title"] = "<script>alert(1)</script>"
     page = docs.render_asyncapi(doc)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+async def test_the_ledger_api_serves_the_offline_pages() -> None:
+    """The composition root installs them: FastAPI's CDN pages are gone from the real app."""
+    from ledger_api.app import build_app
+    from ledger_api.settings import Settings
+
+    app = build_app(Settings(database_url="postgresql://unused@127.0.0.1:1/unused"))  # lifespan not run
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ledger.test") as c:
+        for page in ("/docs", "/redoc", "/asyncapi"):
+            r = await c.get(page)
+            assert r.status_code == 200, page
+            _local_assets(r.text)
+            assert "content-security-policy" in r.headers, page
+        assert (await c.get("/asyncapi.json")).json()["asyncapi"] == "3.0.0"
+        assert "/v1/devices" in (await c.get("/openapi.json")).json()["paths"]

@@ -28,6 +28,7 @@ from .api import (
     custom_fields,
     device_csv,
     devices,
+    docs,
     integrations,
     master_links,
     ops,
@@ -140,6 +141,7 @@ def build_app(
     app.include_router(tokens.router)
     app.include_router(tenant_settings.router)
     app.include_router(audit.router)
+    docs.install(app)  # /docs, /redoc offline (no CDN), /asyncapi.json and /asyncapi (issues 8, 13)
     document_scopes(app)  # after every router: each /v1 route documents its 403 (R-A3)
     app.add_middleware(
         BodyLimitMiddleware,
