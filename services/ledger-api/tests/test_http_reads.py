@@ -360,6 +360,8 @@ async def test_sync_runs_show_status_counts_and_timings(client, project, error) 
         "conflicts": 0,
         "missing": 0,
         "errors": 0,
+        "skipped": 0,
+        "warnings": 0,
     }
     assert run["reported_total"] == 12
     assert run["started_at"] == "2026-11-26T06:00:00Z" and run["finished_at"] == "2026-11-26T06:00:42Z"
