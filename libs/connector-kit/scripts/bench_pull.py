@@ -50,6 +50,11 @@ def jamf(bootstrap: str, prefix: str, sim: dict[str, Any], args: argparse.Namesp
     return build_subscriber(settings, build_app(settings, integrations=parse_integrations({"bench": entry})))
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def bench(bootstrap: str, sim: dict[str, Any], args: argparse.Namespace) -> None:
     prefix = testing.unique_prefix()
     await testing.create_all_topics(bootstrap, prefix)
@@ -61,11 +66,14 @@ async def bench(bootstrap: str, sim: dict[str, Any], args: argparse.Namespace) -
         integration = connector.integration("bench")
         for i in range(args.runs):
             request = SyncRequested(tenant_id="bench", sync_run_id=uuid.uuid4(), master_link=link)
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _cpu()
             result = await connector.run(integration, request)
-            seconds = time.perf_counter() - t
+            seconds, cpu = time.perf_counter() - t, _cpu() - cpu
             line = {"run": i + 1, "status": result.status, "devices": result.devices_observed}
             line |= {"seconds": round(seconds, 2), "devices_per_s": round(result.devices_observed / seconds)}
+            # the connector's own CPU (this process; the simulator is another): steady on a busy machine
+            per_device = round(cpu * 1e6 / max(result.devices_observed, 1))
+            line |= {"cpu_s": round(cpu, 2), "cpu_us_per_device": per_device}
             print(json.dumps(line), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"connector_process_peak_rss_mib": round(peak, 1)}), flush=True)

@@ -24,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -54,9 +56,22 @@ class BrokerPublisher:
         self._topic = topic
         self._unacked: list[asyncio.Future[Any]] = []
 
+    def _producer(self) -> AIOKafkaProducer | None:
+        """The broker's connected aiokafka producer; None with FastStream's in-memory test broker."""
+        inner = getattr(getattr(self._broker.config, "producer", None), "_producer", None)
+        producer = getattr(inner, "producer", None)
+        return producer if isinstance(producer, AIOKafkaProducer) else None
+
     async def publish(self, event: Event) -> None:
         key, value = codec.encode(event)
-        sent = await self._broker.publish(value, self._topic, key=key, no_confirm=True)
+        if (producer := self._producer()) is not None:
+            # Straight to aiokafka (issue 12: FastStream's publish path, its command object,
+            # middleware chain and codec, cost about half of the connector's time per device),
+            # with the headers FastStream would have set.
+            headers = [("content-type", b""), ("correlation_id", str(uuid.uuid4()).encode())]
+            sent: Any = await producer.send(self._topic, value, key=key, headers=headers)
+        else:
+            sent = await self._broker.publish(value, self._topic, key=key, no_confirm=True)
         if isinstance(sent, asyncio.Future):  # the in-memory test broker confirms at once
             self._unacked.append(sent)
         if len(self._unacked) >= MAX_UNACKED:
