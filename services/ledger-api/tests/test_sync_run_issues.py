@@ -62,6 +62,8 @@ async def test_completed_run_shows_its_warnings_and_skipped_records(
     assert mine["counts"] == run["counts"] and mine["status"] == "completed" and "issues" not in mine
     # tenant isolation: another tenant never sees the run nor its issues
     assert (await globex.get(f"/v1/sync-runs/{run_id}")).status_code == 404
+    theirs = (await globex.get("/v1/sync-runs")).json()["items"]
+    assert str(run_id) not in {r["sync_run_id"] for r in theirs}
 
 
 @pytest.mark.rule("R-M14")

@@ -133,6 +133,15 @@ async def test_a_sync_changing_the_assigned_user_closes_and_opens_periods_once(
     await project(v2)
     assert [_period(p) for p in (await client.get(url)).json()["items"]] == [_period(items[0])]
 
+    # a CSV import marks its periods `import`
+    csv = f"device_id,user,from,to\n{device_id},erin,2025-01-01,2025-12-31\n"
+    imported = await client.post(
+        "/v1/usage-history/import?mode=append", content=csv.encode(), headers={"content-type": "text/csv"}
+    )
+    assert imported.status_code == 200, imported.text
+    first = (await client.get(url)).json()["items"][0]
+    assert _period(first) == ("erin", "2025-01-01", "2025-12-31", "import") and first["provenance"] is None
+
     # an unbound (manual) device gets no automatic period
     other = uuid.uuid4()
     await project(device_changed("acme", other, 1, assigned_user="dan"))

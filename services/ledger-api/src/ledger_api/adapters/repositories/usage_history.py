@@ -58,8 +58,8 @@ async def write(conn: Connection, tenant_id: str, periods: list[Period], mode: M
     await conn.copy_records_to_table(
         "usage_history",
         schema_name="ledger",
-        columns=("tenant_id", "device_id", "user_name", "used_from", "used_to"),
-        records=[(tenant_id, p.device_id, p.user, p.used_from, p.used_to) for p in periods],
+        columns=("tenant_id", "device_id", "user_name", "used_from", "used_to", "origin"),
+        records=[(tenant_id, p.device_id, p.user, p.used_from, p.used_to, "import") for p in periods],
     )
     return removed
 
