@@ -165,7 +165,7 @@ def test_no_secret_in_any_log_or_response(stack: Stack) -> None:
     for name, secret in secrets.items():
         if secret in responses:
             leaks.append(f"the {name} is in an API response")
-        for path in log_files:
-            if secret.encode() in path.read_bytes():
-                leaks.append(f"the {name} is in {path.relative_to(stack.config.root)}")
+        for log_file in log_files:
+            if secret.encode() in log_file.read_bytes():
+                leaks.append(f"the {name} is in {log_file.relative_to(stack.config.root)}")
     assert leaks == []

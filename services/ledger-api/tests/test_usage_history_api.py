@@ -184,13 +184,13 @@ def test_user_change_steps() -> None:
 def test_the_examples_of_the_new_paths_are_valid_instances() -> None:
     """The OpenAPI examples of usage history, custom field administration and the sync-run detail
     are exact: each validates against its own model, and the document carries them."""
-    from pydantic import SecretStr
+    from pydantic import BaseModel, SecretStr
 
     from ledger_api.api import custom_fields, schemas, usage_history
     from ledger_api.app import build_app
     from ledger_api.settings import Settings
 
-    models = [
+    models: list[type[BaseModel]] = [
         usage_history.UsagePeriod,
         usage_history.UsagePeriodPage,
         usage_history.UsagePeriodInput,
