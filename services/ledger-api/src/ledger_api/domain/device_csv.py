@@ -116,9 +116,13 @@ def cell(value: Any) -> str:
 def write_rows(rows: Iterable[Sequence[Any]]) -> str:
     """CSV text of `rows` (RFC 4180 quoting, \\r\\n line ends, as spreadsheets write it)."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writerow = csv.writer(out).writerow
+    may_quote = _MAY_NEED_QUOTE
     for row in rows:
-        writer.writerow([cell(v) for v in row])
+        # = cell(v) for each value; the two commonest cases inline (no call per value).
+        writerow(
+            ["" if v is None else v if type(v) is str and v[:1] not in may_quote else cell(v) for v in row]
+        )
     return out.getvalue()
 
 
