@@ -116,3 +116,69 @@ async def test_refused_run_is_shown_refused_with_its_reason_never_failed(
     # refused is terminal: a later "running" summary of the same run never revives it
     await project(sync_run_summary("acme", run_id, "running", at=T0 + timedelta(minutes=9)))
     assert (await client.get(f"/v1/sync-runs/{run_id}")).json()["status"] == "refused"
+
+
+@pytest.mark.rule("R-M14")
+async def test_a_run_through_the_reconciler_lists_its_warnings_and_skipped_records(
+    client: httpx.AsyncClient, publish: Any, reconciler: Any
+) -> None:
+    """Snapshot messages as a connector sends them (one device kept with a field emptied, one
+    record without an id skipped), through the real reconciler, to `GET /v1/sync-runs/{id}`."""
+    from devstack.testing import wait_for
+    from ledger_contracts import (
+        DeviceObserved,
+        MasterLinkSettings,
+        MatchingKey,
+        ObservedDevice,
+        SyncRunCompleted,
+        SyncRunStarted,
+        codec,
+        topics,
+    )
+
+    link = MasterLinkSettings(
+        master_link_id="ml-intune-1",
+        integration_id="int-intune-1",
+        mdm_kind="intune",
+        matching_key=MatchingKey(mdm="serial_number", ledger="serial_number"),
+        asset_number_source="device_name",
+    )
+    warning = RecordIssue(
+        kind="warning", mdm_device_id="m-1", field="enrolledDateTime", reason="not a date-time"
+    )
+    skipped = RecordIssue(kind="skipped", mdm_device_id=None, field="id", reason="record without an id")
+    run_id = uuid.uuid4()
+    events = [
+        SyncRunStarted(tenant_id="acme", sync_run_id=run_id, master_link=link),
+        DeviceObserved(
+            tenant_id="acme",
+            sync_run_id=run_id,
+            integration_id="int-intune-1",
+            device=ObservedDevice(mdm_device_id="m-1", serial_number="SN-W1", device_name="PC-W1"),
+            warnings=(warning,),
+        ),
+        SyncRunCompleted(
+            tenant_id="acme",
+            sync_run_id=run_id,
+            integration_id="int-intune-1",
+            devices_observed=1,
+            devices_skipped=1,
+            skipped=(skipped,),
+            devices_with_warnings=1,
+        ),
+    ]
+    for event in events:
+        key, value = codec.encode(event)
+        await publish.producer.send_and_wait(publish.topic(topics.SNAPSHOTS), value=value, key=key)
+
+    async def completed() -> dict[str, Any] | None:
+        resp = await client.get(f"/v1/sync-runs/{run_id}")
+        return resp.json() if resp.status_code == 200 and resp.json()["status"] == "completed" else None
+
+    run = await wait_for(completed, timeout=60)
+    assert run["counts"]["created"] == 1
+    assert (run["counts"]["skipped"], run["counts"]["warnings"]) == (1, 1)
+    assert {(i["kind"], i["mdm_device_id"], i["field"]) for i in run["issues"]} == {
+        ("warning", "m-1", "enrolledDateTime"),
+        ("skipped", None, "id"),
+    }
