@@ -148,6 +148,32 @@ async def test_a_sync_changing_the_assigned_user_closes_and_opens_periods_once(
     assert (await client.get(f"/v1/devices/{other}/usage-history")).json() == {"items": []}
 
 
+@pytest.mark.integration
+@pytest.mark.rule("R-C3")
+async def test_syncs_through_the_reconciler_record_who_used_the_device(
+    client: httpx.AsyncClient, mdm_sync: Callable[..., Coroutine[Any, Any, dict[str, Any]]]
+) -> None:
+    """Two real sync runs on one day: the MDM's first user opens a period, the second replaces it
+    (whole days: the last user of the day holds it), with the second run's provenance."""
+    from ledger_contracts import ObservedDevice
+
+    def observed(user: str) -> ObservedDevice:
+        return ObservedDevice(
+            mdm_device_id="m-u1", serial_number="SN-U1", device_name="PC-U1", assigned_user=user
+        )
+
+    first = await mdm_sync([observed("aiko@example.com")])
+    [device] = (await client.get("/v1/devices")).json()["items"]
+    opened = (await client.get(f"/v1/devices/{device['device_id']}/usage-history")).json()["items"]
+    assert [(p["user"], p["to"], p["origin"]) for p in opened] == [("aiko@example.com", None, "sync")]
+    assert opened[0]["provenance"]["sync_run_id"] == first["sync_run_id"]
+    second = await mdm_sync([observed("ben@example.com")])
+    items = (await client.get(f"/v1/devices/{device['device_id']}/usage-history")).json()["items"]
+    assert [(p["user"], p["to"], p["origin"]) for p in items] == [("ben@example.com", None, "sync")]
+    assert items[0]["provenance"]["sync_run_id"] == second["sync_run_id"]
+    assert items[0]["provenance"]["integration_id"] == "int-intune-1"
+
+
 D = date(2026, 11, 26)
 
 
