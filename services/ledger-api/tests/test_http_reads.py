@@ -154,6 +154,35 @@ async def test_list_filters_and_search(client, project) -> None:
     assert "mdm" not in items[0]
 
 
+async def test_list_items_read_exactly_like_the_detail(client, project) -> None:
+    """Issue 12: PostgreSQL renders the list's items (json_build_object); every value must read as
+    the API renders the detail: UTC 'Z' timestamps with microseconds only when there are any, JSON
+    objects for binding/mdm/custom_fields, nulls, quotes and non-ASCII text (SPEC §8)."""
+    ids = await _fleet(project)
+    ids["odd"] = uuid.uuid4()
+    await project(
+        device_changed(
+            "acme",
+            ids["odd"],
+            1,
+            bound_to=("int-intune-1", "m-odd"),
+            asset_number="A-006",
+            notes='a "quoted" back\\slash, ünïcode 機器',
+            last_seen_at=T0 + timedelta(microseconds=120),
+        )
+    )
+    items = (await client.get(f"/v1/devices?fields={','.join(listing.FIELDS)}")).json()["items"]
+    assert {uuid.UUID(d["device_id"]) for d in items} == set(ids.values())
+    for item in items:
+        detail = (await client.get(f"/v1/devices/{item['device_id']}")).json()
+        assert item["device_name"] == (detail["mdm"] or {}).get("device_name")
+        shared = [k for k in item if k != "device_name"]
+        assert {k: item[k] for k in shared} == {k: detail[k] for k in shared}
+    odd = next(d for d in items if d["device_id"] == str(ids["odd"]))
+    assert odd["last_seen_at"].endswith(".000120Z") and odd["created_at"].endswith(":00Z")
+    assert odd["notes"] == 'a "quoted" back\\slash, ünïcode 機器'
+
+
 async def test_fields_selects_columns(client, project, error) -> None:
     await _fleet(project)
     items = (await client.get("/v1/devices?fields=asset_number,source&sort=asset_number")).json()["items"]

@@ -68,6 +68,7 @@ from .core import (
     track_conflict,
 )
 from .core.rules import mdm_key_value
+from . import fast_path
 from .csv_import import fold_import
 from .model import ISSUES_KEPT, NS, Effects, Needs, Parked, Record, RunState, Seen, State, Wanted, event_id
 from .planning import Planner
@@ -117,6 +118,7 @@ def needs(
     held records this batch decides (R-M15: the others' devices are only held, nothing is read)."""
     out: dict[str, Needs] = {}
     conflicts = conflicts or {}
+    digester = fast_path.Digester()  # issue 12: the no-change fast path
     started = {
         r.message.sync_run_id: r.message.master_link for r in records if isinstance(r.message, SyncRunStarted)
     }
@@ -139,12 +141,14 @@ def needs(
             if (link := link_of(msg.sync_run_id)) is not None:
                 add_wanted(n, link, msg.device)
                 n.seen_before.setdefault(msg.sync_run_id, set()).add(msg.device.mdm_device_id)
+                fast_path.want(n, digester, link, msg)
             continue
         match msg:
             case DeviceObserved():
                 if (link := link_of(msg.sync_run_id)) is not None:
                     add_wanted(n, link, msg.device)
                     n.seen_before.setdefault(msg.sync_run_id, set()).add(msg.device.mdm_device_id)
+                    fast_path.want(n, digester, link, msg)
             case CreateDevice() | UpdateDevice():
                 n.device_ids.add(msg.device_id)
                 if (key := normalise(msg.fields.asset_number)) is not None:
@@ -426,6 +430,15 @@ class Fold:
                 run.counts["warnings"] += 1
                 room = ISSUES_KEPT - len(run.issues)
                 run.issues += msg.warnings[:room]
+        key = (link.integration_id, mdm_id)
+        if fast_path.unchanged(self.state, run.tenant_id, key, ledger):  # issue 12: nothing to decide
+            if first:
+                run.counts["unchanged"] += 1
+            if msg.occurred_at > seen.seen_at:
+                seen.seen_at = msg.occurred_at
+            if run.dry_run:  # an unchanged device plans nothing
+                self.planner.observed(run, msg, Ignored(msg.device))
+            return
         new_id = uuid.uuid5(NS, f"device:{msg.event_id}")
         shared = 1
         if link.matching_key.mdm == "device_name":
@@ -451,11 +464,13 @@ class Fold:
             self.planner.observed(run, msg, outcome)
             return
         if isinstance(outcome, Conflict):
+            fast_path.forget(self.fx, run.tenant_id, key)
             self._conflict(outcome, run, msg, ledger)
             return
         if isinstance(outcome, Ignored):
             return
         record_outcome(outcome, msg, ledger, self.fx, self.topic)
+        fast_path.remember(self.state, self.fx, run.tenant_id, key, ledger)
         if not ledger.conflicts:  # nearly always: no conflict to settle
             return
         if (

@@ -145,6 +145,8 @@ class Needs:
     ends: dict[uuid.UUID, str] = field(default_factory=dict)  # completing run -> its integration
     # R-M13: per run, the MDM ids of the batch: which of them an earlier batch of the run already saw
     seen_before: dict[uuid.UUID, set[str]] = field(default_factory=dict)
+    # Issue 12 (fast_path.py): the digest of each observed binding (None: not eligible)
+    digests: dict[BindingKey, bytes | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,6 +157,10 @@ class State:
     ends: dict[uuid.UUID, RunEnd] = field(default_factory=dict)
     seen_before: dict[uuid.UUID, set[str]] = field(default_factory=dict)  # R-M13, per run
     links: dict[tuple[str, str], LinkGeneration] = field(default_factory=dict)  # R-M12
+    # Issue 12 (fast_path.py): per tenant, the bindings whose stored digest is fresh (their device
+    # is not loaded), and the batch's digests to store after the full path.
+    unchanged: dict[str, set[BindingKey]] = field(default_factory=dict)
+    digests: dict[str, dict[BindingKey, bytes | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,6 +204,8 @@ class Effects:
     parked: list[Parked] = field(default_factory=list)  # R-M12: records waiting for their generation
     # R-S7: (tenant, integration, MDM id) -> the device an unlink kept
     former: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
+    # Issue 12 (fast_path.py): (tenant, integration, MDM id) -> (device, its version, digest)
+    digests: dict[tuple[str, str, str], tuple[uuid.UUID, int, bytes]] = field(default_factory=dict)
 
     def publish(self, topic: str, event: Event) -> None:
         key, value = codec.encode(event)

@@ -164,6 +164,8 @@ async def write_effects(conn: Connection, fx: Effects) -> None:
             [(*key, conflict_id) for key, conflict_id in fx.ignored.items()],
         )
     await _write_seen(conn, fx)
+    if fx.digests:
+        await _write_digests(conn, fx)
     if fx.outbox:
         await conn.copy_records_to_table(
             "outbox",
@@ -199,6 +201,25 @@ async def _write_devices(conn: Connection, fx: Effects) -> None:
     )
     # A chunk of an unlink goes through this same path: clear the staging rows for the next one.
     await conn.execute("TRUNCATE device_batch")
+
+
+async def _write_digests(conn: Connection, fx: Effects) -> None:
+    """Issue 12 (fast_path.py): the digests of the observations the full path applied."""
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS digest_batch (LIKE reconciler.observation_digests) "
+        "ON COMMIT DELETE ROWS"
+    )
+    await conn.copy_records_to_table(
+        "digest_batch",
+        records=[(t, i, m, dev, ver, d) for (t, i, m), (dev, ver, d) in fx.digests.items()],
+        columns=("tenant_id", "integration_id", "mdm_device_id", "device_id", "device_version", "digest"),
+    )
+    await conn.execute(
+        "INSERT INTO reconciler.observation_digests SELECT * FROM digest_batch "
+        "ON CONFLICT (tenant_id, integration_id, mdm_device_id) DO UPDATE SET "
+        "device_id = excluded.device_id, device_version = excluded.device_version, digest = excluded.digest"
+    )
+    await conn.execute("TRUNCATE digest_batch")
 
 
 async def _write_seen(conn: Connection, fx: Effects) -> None:
