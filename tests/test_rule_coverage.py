@@ -27,11 +27,12 @@ SPEC = ROOT / "docs" / "SPEC.md"
 RULE_ID = re.compile(r"\bR-[A-Z]\d+\b")
 
 # Rules without a marked test yet, with who/what will add it. Remove an entry together with the
-# commit that adds the test marked @pytest.mark.rule(<id>). Left already: R-M12..R-M14, R-S7, R-S8
-# (reconciler), R-P2 (reconciler scenario), R-X1..R-X3, R-A4 (ledger-api), R-A3 (console with the API), R-A1, R-A2, R-M15 (R-A1
-# and R-A2 marked first on console unit tests of forms and views: the API tests should carry them too),
-# R-M6 (so far the reconciler's part only, scenario R-M6_one_way_nothing_is_written_back: it publishes
-# nothing toward an MDM; issue 14 item 3, simulators counting non-read requests, should carry it too).
+# commit that adds the test marked @pytest.mark.rule(<id>). Left already: R-M12..R-M14, R-S7, R-S8,
+# R-P2 (reconciler), R-X1..R-X3, R-A4 (ledger-api), R-A3 (console with the API), R-A1, R-A2, R-M15
+# (R-A1 and R-A2 marked first on console unit tests of forms and views: the API tests should carry
+# them too), R-M6 (so far the reconciler's part only, scenario R-M6_one_way_nothing_is_written_back:
+# it publishes nothing toward an MDM; issue 14 item 3, simulators counting non-read requests, should
+# carry it too).
 PENDING: dict[str, str] = {
     # SPEC §10, several MDMs on one device.
     "R-P1": "integration priority",
