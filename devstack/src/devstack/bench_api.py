@@ -201,6 +201,17 @@ def per_process_rss(pid: int) -> dict[str, float]:
         return {}
 
 
+def pss_mib(pid: int) -> float | None:
+    """Proportional set size of a process and its children (shared pages split between them):
+    PostgreSQL's backends all map the shared buffers, so their RSS summed counts them many times."""
+    try:
+        p = psutil.Process(pid)
+        total: int = sum(c.memory_full_info().pss for c in [p, *p.children(recursive=True)])
+        return round(total / 2**20, 1)
+    except (psutil.Error, AttributeError):
+        return None
+
+
 def cpu_seconds(procs: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in procs.items():
@@ -465,6 +476,8 @@ def _bench(
     sampler.done.set()
     sampler.join()
     workers_rss = per_process_rss(api.pid)
+    pss = {name: pss_mib(pid) for name, pid in procs.items()}
+    print("PSS at the end (shared pages split): " + ", ".join(f"{k} {v} MiB" for k, v in pss.items()))
     print(
         "Peak RSS over the bench (process + children): "
         + ", ".join(f"{k} {v / 2**20:.0f} MiB" for k, v in sorted(sampler.peak.items()))
@@ -485,6 +498,7 @@ def _bench(
                 "export": exported,
                 "peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sampler.peak.items()},
                 "api_rss_mib_per_process": workers_rss,
+                "pss_mib_at_end": pss,
             },
             indent=2,
         )
