@@ -141,6 +141,11 @@ async def bench(admin_url: str, n: int, fast: bool) -> dict[str, object]:
         await conn.execute("ANALYZE")
         out["resync"] = await phase(conn, store, run_records(devices, "resync-1"), len(first))
         out["resync_again"] = await phase(conn, store, run_records(devices, "resync-2"), 2 * len(first))
+        values = run_records(devices, "floor")
+        cpu = time.process_time()
+        for v in values:
+            codec.decode(codec.snapshot_adapter, v)
+        out["decode_only_us_per_device"] = round((time.process_time() - cpu) / n * 1e6, 1)
         out["load_average"] = os.getloadavg()
         return out
     finally:
