@@ -961,3 +961,38 @@ def test_a_superseded_generation_explains_itself() -> None:
     )
     assert generation(5, "unlinked").removed and not generation(5).removed
     assert generation(5).key == ("acme", "int-intune-1")
+
+
+def test_every_already_imported_row_is_named_not_only_the_first() -> None:
+    command = import_of(row(2, model="X"), row(3, model="Y"))
+    ledger = Ledger.of("acme", [device(command.created_device_id(2)), device(command.created_device_id(3))])
+    out = decide_import(ledger, command, NOW)
+    assert isinstance(out, Rejected)
+    assert out.message.count("already imported") == 2
+
+
+def test_exactly_twenty_errors_are_all_named_with_nothing_more() -> None:
+    command = import_of(*(row(n, uuid.UUID(int=n), model="X") for n in range(2, 22)))
+    out = decide_import(Ledger.of("acme", []), command, NOW)
+    assert isinstance(out, Rejected)
+    assert out.message.count("no device") == 20 and "more)" not in out.message
+
+
+def test_errors_are_ordered_by_the_first_row_they_name() -> None:
+    command = import_of(
+        row(3, asset_number="D-1"), row(4, uuid.UUID(int=4), model="X"), row(5, asset_number="D-1")
+    )
+    out = decide_import(Ledger.of("acme", []), command, NOW)
+    assert out == Rejected(
+        CMD,
+        None,
+        "import_invalid",
+        "rows 3, 5: asset number 'D-1' appears more than once; "
+        "row 4: no device 00000000-0000-0000-0000-000000000004",
+    )
+
+
+def test_each_unchanged_row_is_counted() -> None:
+    ledger = Ledger.of("acme", [device(model="Same"), device(OTHER, model="Same")])
+    out = decide_import(ledger, import_of(row(2, DEV, model="Same"), row(3, OTHER, model="Same")), NOW)
+    assert out == ImportDecision((), 2)
