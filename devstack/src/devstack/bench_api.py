@@ -247,8 +247,11 @@ async def seed(url: str, devices: int, chunk: int = 100_000) -> float:
 async def sample_ids(url: str, n: int = 5000) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
+        total = int(await conn.fetchval("SELECT count(*) FROM ledger.devices WHERE tenant_id = $1", TENANT))
+        percent = min(100.0, 200.0 * n / max(total, 1))  # about 2n rows, spread over the table
         rows = await conn.fetch(
-            "SELECT device_id::text FROM ledger.devices TABLESAMPLE SYSTEM (1) WHERE tenant_id = $1 LIMIT $2",
+            f"SELECT device_id::text FROM ledger.devices TABLESAMPLE BERNOULLI ({percent}) "
+            "WHERE tenant_id = $1 LIMIT $2",
             TENANT,
             n,
         )
@@ -413,6 +416,8 @@ def _bench(
     if present:
         print(f"  {present:,} devices present already: not seeded", flush=True)
     ids = asyncio.run(sample_ids(url))
+    if not ids:
+        raise RuntimeError("no device to sample for the detail and history cases")
     (root / "ids.txt").write_text("\n".join(ids) + "\n")
     postmaster = db.pid or asyncio.run(_postmaster_pid(url))
     procs = {"ledger-api": api.pid, **({"postgres": postmaster} if postmaster else {})}
@@ -436,7 +441,9 @@ def _bench(
             check = client.get(target)
             check.raise_for_status()
             matched = len(check.json()["items"])
-        else:
+        else:  # the random cases: a request of theirs must answer 200 too
+            for suffix in ("", "/history"):
+                client.get(f"{base}/v1/devices/{ids[0]}{suffix}").raise_for_status()
             matched = None
         cpu0 = cpu_seconds(procs)
         out = run_wrk(target, connections=connections, seconds=seconds, script=script)
