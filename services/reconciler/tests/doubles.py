@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger_contracts import LedgerDevice, codec
-from reconciler.core import ConflictRecord, Ledger, LinkGeneration, RunEnd
+from reconciler.core import ConflictRecord, Ledger, LinkGeneration, MdmPriority, RunEnd, binding_of
 from reconciler.model import Effects, Needs, Parked, Record, RunState, Seen, State
 from reconciler.pipeline import process
 
@@ -28,6 +28,7 @@ class MemoryStore:
         self.links: dict[tuple[str, str], LinkGeneration] = {}
         self.parked: list[Parked] = []
         self.former: dict[tuple[str, str, str], uuid.UUID] = {}
+        self.priority: dict[str, MdmPriority] = {}  # R-P1, per tenant
 
     # --- the Store protocol --------------------------------------------------------------------
 
@@ -48,6 +49,7 @@ class MemoryStore:
                 ledger.put_conflict(self.conflicts.get(c.conflict_id, c))
             ledger.ignored = {(i, m) for (t, i, m) in self.ignored if t == tenant}
             ledger.former = {(i, m): d for (t, i, m), d in self.former.items() if t == tenant}
+            ledger.priority = self.priority.get(tenant, MdmPriority())
             state.ledgers[tenant] = ledger
             for run_id, ids in n.seen_before.items():
                 state.seen_before[run_id] = {
@@ -92,7 +94,7 @@ class MemoryStore:
         bound = [
             d
             for d in self.devices.values()
-            if d.tenant_id == tenant_id and d.binding and d.binding.integration_id == integration_id
+            if d.tenant_id == tenant_id and binding_of(d, integration_id) is not None
         ]
         return sorted(bound, key=lambda d: str(d.device_id))[:limit]
 
@@ -129,9 +131,7 @@ class MemoryStore:
         unseen = [
             d
             for d in ledger.devices.values()
-            if d.binding
-            and d.binding.integration_id == integration
-            and d.binding.mdm_device_id not in reported
+            if (b := binding_of(d, integration)) is not None and b.mdm_device_id not in reported
         ]
         kept = {
             r.sync_run_id
@@ -139,7 +139,7 @@ class MemoryStore:
             if (r.tenant_id, r.integration_id) == (ledger.tenant_id, integration) and not r.dry_run
         }
         last: dict[str, datetime] = {}
-        wanted = {d.binding.mdm_device_id for d in unseen if d.binding}
+        wanted = {b.mdm_device_id for d in unseen if (b := binding_of(d, integration)) is not None}
         for s in self.seen:
             for m in set(s.mdm_device_ids) & wanted if s.sync_run_id in kept else ():
                 last[m] = max(last.get(m, s.seen_at), s.seen_at)

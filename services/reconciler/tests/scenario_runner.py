@@ -34,7 +34,7 @@ from ledger_contracts import (
     UnlinkMasterLink,
     UpdateDevice,
 )
-from reconciler.core import ConflictRecord, normalise
+from reconciler.core import ConflictRecord, binding_keys, bindings_of, normalise
 from reconciler.model import Record
 
 from .doubles import MemoryStore
@@ -244,8 +244,8 @@ class Scenario:
         """`@<mdm id>` names the first device ever bound to that MDM id (it survives a re-enrollment
         or an unlink, so expectations can follow it)."""
         for d in self.store.devices.values():
-            if d.binding is not None:
-                self.refs.setdefault("@" + d.binding.mdm_device_id, d.device_id)
+            for _, mdm_device_id in binding_keys(d):  # R-P2: every binding, primary first
+                self.refs.setdefault("@" + mdm_device_id, d.device_id)
 
 
 # --- checks ------------------------------------------------------------------------------------
@@ -253,9 +253,9 @@ class Scenario:
 
 def check_invariants(store: Backend) -> None:
     """After every step: one device per binding, unique asset numbers, one open conflict per MDM id."""
-    bindings = Counter(
-        (d.binding.integration_id, d.binding.mdm_device_id) for d in store.devices.values() if d.binding
-    )
+    bindings = Counter(k for d in store.devices.values() for k in binding_keys(d))
+    # R-P2: one MDM device per integration on a device
+    assert all(len({i for i, _ in binding_keys(d)}) == len(binding_keys(d)) for d in store.devices.values())
     assert all(n == 1 for n in bindings.values()), bindings
     assets = Counter(normalise(d.asset_number) for d in store.devices.values() if d.asset_number)
     assert all(n == 1 for n in assets.values()), assets
@@ -266,6 +266,12 @@ def check_invariants(store: Backend) -> None:
 def field_of(device: LedgerDevice, name: str) -> Any:
     if name == "binding":
         return device.binding.mdm_device_id if device.binding else None
+    if name == "bindings":  # R-P2: "<integration>:<MDM id>" of every binding, primary first
+        return [f"{i}:{m}" for i, m in binding_keys(device)]
+    if name == "bindings_missing":  # R-P4: each binding's own state
+        return {b.binding.integration_id: b.missing_from_mdm for b in bindings_of(device)}
+    if name.startswith("field_origins."):  # R-P3
+        return device.field_origins.get(name[14:])
     if name.startswith("mdm."):
         return getattr(device.mdm, name[4:]) if device.mdm else None
     if name.startswith("custom_fields."):
@@ -366,7 +372,9 @@ def _history_has(sc: Scenario, events: list[Any], want: dict[str, Any]) -> bool:
             return True
         for ch in e.changes:
             if ch.field == want["field"] and all(
-                getattr(ch, k) == want[k] for k in ("rule", "before", "after") if k in want
+                getattr(ch, k) == want[k]
+                for k in ("rule", "before", "after", "origin_integration_id")
+                if k in want
             ):
                 return True
     return False

@@ -326,7 +326,12 @@ def test_a_remembered_device_bound_elsewhere_since_is_not_taken() -> None:
     out = decide_observation(
         ledger, LINK, RUN, ObservedDevice(mdm_device_id="m1", serial_number="SN-m1"), NOW, uuid.uuid4()
     )
-    assert isinstance(out, Conflict) and out.rule == "bound_to_other_integration"
+    # R-P2 (issue 11): not taken back by the memory (R-S7); the serial matches unambiguously, so
+    # the device gets a second binding instead of a `bound_to_other_integration` conflict.
+    assert isinstance(out, Updated)
+    assert out.device.binding == kept.binding
+    assert [o.binding.mdm_device_id for o in out.device.other_bindings] == ["m1"]
+    assert all(c.field != "rebound" for c in out.changes)
 
 
 # --- R-S8 ------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def named_rule(path: Path) -> str:
 
 
 def load(path: Path) -> tuple[str, dict]:
-    assert re.match(r"^R-[IJMS]\d+_", path.name), "files are named by the first rule they cover"
+    assert re.match(r"^R-[IJMSP]\d+_", path.name), "files are named by the first rule they cover"
     spec = json.loads(path.read_text())
     assert named_rule(path) in spec["rules"], "the rule in the name is one the file covers"
     # A scenario proves something only where it checks: at least one expect, none empty, and the

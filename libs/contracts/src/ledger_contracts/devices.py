@@ -110,8 +110,28 @@ class Binding(Contract):
     mdm_device_id: str
 
 
+class BoundMdm(Contract):
+    """R-P2: one more MDM device bound to a ledger device (one per integration), beside the primary
+    `LedgerDevice.binding`. `reported` holds the synced-field values that MDM last reported (R-P3:
+    fields are re-derived from every bound MDM when one reports or a priority changes)."""
+
+    binding: Binding
+    mdm: MdmOnlyFields | None = None
+    missing_from_mdm: bool = False
+    last_seen_at: UtcDatetime | None = None
+    reported: dict[str, str | None] = Field(default_factory=dict)
+
+
 class LedgerDevice(Contract):
-    """A ledger record as of `version` (the state after a change)."""
+    """A ledger record as of `version` (the state after a change).
+
+    R-P1–R-P4: `binding`/`mdm` are the PRIMARY binding (the highest-priority bound MDM) and its
+    MDM-only fields; `other_bindings` the other MDMs bound to the device; `field_origins` names, per
+    synced field, the integration whose value it holds; `reported` the primary's last reported
+    synced values and `primary_missing_from_mdm` its own state. These are filled only while more than
+    one MDM is bound.
+    `missing_from_mdm` is true only when every bound MDM stopped reporting the device (R-P4).
+    """
 
     device_id: uuid.UUID
     tenant_id: str
@@ -132,3 +152,7 @@ class LedgerDevice(Contract):
     last_seen_at: UtcDatetime | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    other_bindings: tuple[BoundMdm, ...] = ()
+    field_origins: dict[str, str] = Field(default_factory=dict)
+    reported: dict[str, str | None] = Field(default_factory=dict)
+    primary_missing_from_mdm: bool = False

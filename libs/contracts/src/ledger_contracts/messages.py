@@ -226,6 +226,8 @@ class FieldChange(Contract):
     before: Any = None
     after: Any = None
     rule: Rule
+    # R-P3: the integration (MDM) whose value this is, when several MDMs are bound to the device.
+    origin_integration_id: str | None = None
 
 
 class Provenance(Contract):

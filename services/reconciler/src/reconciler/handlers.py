@@ -41,6 +41,7 @@ from ledger_contracts import (
     topics,
 )
 
+from . import fast_path
 from .changes import record_outcome
 from .core import (
     Conflict,
@@ -53,6 +54,7 @@ from .core import (
     RunEnd,
     Updated,
     apply,
+    binding_of,
     decide_create,
     decide_delete,
     decide_observation,
@@ -68,7 +70,6 @@ from .core import (
     track_conflict,
 )
 from .core.rules import mdm_key_value
-from . import fast_path
 from .csv_import import fold_import
 from .model import ISSUES_KEPT, NS, Effects, Needs, Parked, Record, RunState, Seen, State, Wanted, event_id
 from .planning import Planner
@@ -564,8 +565,8 @@ class Fold:
                 d
                 for d in loaded.unseen
                 if (dev := ledger.devices.get(d)) is not None
-                and dev.binding is not None
-                and dev.binding.mdm_device_id not in seen_now
+                and (bound := binding_of(dev, run.integration_id)) is not None
+                and bound.mdm_device_id not in seen_now
             ),
             last_seen=loaded.last_seen,
             reenroll=loaded.reenroll + tuple(batch.reenroll),

@@ -7,10 +7,25 @@ loaded, so memory stays bounded by the chunk size and the whole unlink still com
 
 from __future__ import annotations
 
-from ledger_contracts import ConflictResolved, LedgerDevice, MasterLinkChanged, UnlinkMasterLink, topics
+from ledger_contracts import (
+    ConflictResolved,
+    LedgerDevice,
+    MasterLinkChanged,
+    Provenance,
+    UnlinkMasterLink,
+    topics,
+)
 
 from .changes import record_outcome
-from .core import ConflictRecord, Ledger, LinkGeneration, Updated, decide_unlink
+from .core import (
+    ConflictRecord,
+    Ledger,
+    LinkGeneration,
+    Updated,
+    decide_unlink,
+    drop_binding,
+    reported_by_others,
+)
 from .model import Effects, RunState, event_id
 
 CHUNK = 5000
@@ -93,6 +108,14 @@ def unlink_devices(command: UnlinkMasterLink, devices: list[LedgerDevice], prefi
     topic = topics.named(topics.CHANGES, prefix)
     ledger = Ledger.of(command.tenant_id, devices)
     for device in sorted(devices, key=lambda d: str(d.device_id)):
+        if reported_by_others(device, command.integration_id):
+            # R-P4: another MDM still reports it: only this binding goes, the device stays bound
+            provenance = Provenance(
+                actor="unlink", integration_id=command.integration_id, command_id=command.event_id
+            )
+            shared = drop_binding(ledger, device, command.integration_id, command.occurred_at, provenance)
+            record_outcome(shared, command, ledger, fx, topic)
+            continue
         outcome = decide_unlink(device, command, command.occurred_at)
         if isinstance(outcome, Updated) and device.binding is not None:  # R-S7: kept, remembered
             fx.former[(command.tenant_id, device.binding.integration_id, device.binding.mdm_device_id)] = (

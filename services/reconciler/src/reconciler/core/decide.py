@@ -24,9 +24,10 @@ from ledger_contracts import (
 )
 
 from .keys import match_key
-from .ledger import Ledger
+from .ledger import Ledger, binding_of
 from .outcomes import Conflict, ConflictRule, Created, Deleted, Ignored, Outcome, Rejected, Unchanged, Updated
 from .rules import KEEP_WHEN_UNREPORTED, PRECEDENCE, mdm_key_value, mdm_values, resolve_field
+from .several import is_shared, observe
 
 # --- sync: one observed MDM device ------------------------------------------------------------
 
@@ -54,6 +55,8 @@ def decide_observation(
     MDM sent them malformed: an empty value is unknown then, and never erases what the ledger has."""
     provenance = Provenance(actor="sync", integration_id=link.integration_id, sync_run_id=sync_run_id)
     bound = ledger.bound_to(link.integration_id, observed.mdm_device_id)
+    if bound is not None and (is_shared(bound) or _bound_elsewhere(bound, link)):
+        return _observe_shared(ledger, link, bound, observed, now, provenance, keep_empty)  # R-P3
     if bound is not None:  # R-M4: the binding wins over any key
         return update_from_mdm(
             ledger, link, bound, observed, now, provenance, bind=False, keep_empty=keep_empty
@@ -90,8 +93,11 @@ def decide_observation(
             f"by {link.matching_key.ledger}",
         )
     (candidate,) = candidates
+    if candidate.binding is not None and not _bound_to_integration(candidate, link.integration_id):
+        # R-P2: bound to other MDMs only: an unambiguous match binds one more MDM device
+        return _observe_shared(ledger, link, candidate, observed, now, provenance, keep_empty)
     if candidate.binding is not None:
-        other = candidate.binding
+        other = binding_of(candidate, link.integration_id) or candidate.binding
         rule: ConflictRule = (
             "bound_to_other_mdm_device"
             if other.integration_id == link.integration_id
@@ -107,6 +113,35 @@ def decide_observation(
         )
     return update_from_mdm(  # R-M2
         ledger, link, candidate, observed, now, provenance, bind=True, keep_empty=keep_empty
+    )
+
+
+def _bound_elsewhere(device: LedgerDevice, link: MasterLinkSettings) -> bool:
+    return device.binding is not None and device.binding.integration_id != link.integration_id
+
+
+def _bound_to_integration(device: LedgerDevice, integration_id: str) -> bool:
+    """The device has a binding (primary or other) to an MDM device of `integration_id`."""
+    ids = [device.binding.integration_id] if device.binding is not None else []
+    return integration_id in ids + [b.binding.integration_id for b in device.other_bindings]
+
+
+def _observe_shared(
+    ledger: Ledger,
+    link: MasterLinkSettings,
+    device: LedgerDevice,
+    observed: ObservedDevice,
+    now: datetime,
+    provenance: Provenance,
+    keep_empty: bool,
+) -> Updated | Unchanged:
+    """R-P2/R-P3: a device bound to several MDMs (or about to be) re-derived from all of them."""
+    binding = Binding(
+        integration_id=link.integration_id, mdm_kind=link.mdm_kind, mdm_device_id=observed.mdm_device_id
+    )
+    reported = mdm_values(observed, link.asset_number_source)
+    return observe(
+        ledger, device, binding, _mdm_block(observed), reported, now, provenance, keep_empty=keep_empty
     )
 
 

@@ -12,15 +12,32 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ledger_contracts import LedgerDevice, LedgerMatchKey
+from ledger_contracts import Binding, LedgerDevice, LedgerMatchKey
 
 from .keys import match_key, normalise
 from .outcomes import BindingKey, ConflictRecord
+from .priority import MdmPriority
 
 
 def binding_key(device: LedgerDevice) -> BindingKey | None:
+    """The primary binding (R-P2: the highest-priority bound MDM)."""
     b = device.binding
     return (b.integration_id, b.mdm_device_id) if b else None
+
+
+def binding_of(device: LedgerDevice, integration_id: str) -> Binding | None:
+    """R-P2: the device's binding to an MDM device of `integration_id` (primary or other)."""
+    if device.binding is not None and device.binding.integration_id == integration_id:
+        return device.binding
+    return next(
+        (o.binding for o in device.other_bindings if o.binding.integration_id == integration_id), None
+    )
+
+
+def binding_keys(device: LedgerDevice) -> list[BindingKey]:
+    """Every binding of the device, primary first (R-P2: one MDM device per integration)."""
+    keys = [(b.integration_id, b.mdm_device_id) for b in [device.binding] if b is not None]
+    return keys + [(o.binding.integration_id, o.binding.mdm_device_id) for o in device.other_bindings]
 
 
 @dataclass
@@ -36,6 +53,7 @@ class Ledger:
     ignored: set[BindingKey] = field(default_factory=set)  # MDM devices a person chose to leave out
     # R-S7: bindings an unlink (keep) removed, remembered: (integration, MDM id) -> the kept device.
     former: dict[BindingKey, uuid.UUID] = field(default_factory=dict)
+    priority: MdmPriority = field(default_factory=MdmPriority)  # R-P1
 
     @classmethod
     def of(cls, tenant_id: str, devices: Iterable[LedgerDevice]) -> Ledger:
@@ -47,7 +65,7 @@ class Ledger:
     def put(self, device: LedgerDevice) -> None:
         self.remove(device.device_id)
         self.devices[device.device_id] = device
-        if (bk := binding_key(device)) is not None:
+        for bk in binding_keys(device):
             self.by_binding[bk] = device.device_id
         if (sk := match_key(device.serial_number)) is not None:
             self.by_serial[sk].add(device.device_id)
@@ -58,8 +76,9 @@ class Ledger:
         old = self.devices.pop(device_id, None)
         if old is None:
             return
-        if (bk := binding_key(old)) is not None and self.by_binding.get(bk) == device_id:
-            del self.by_binding[bk]
+        for bk in binding_keys(old):
+            if self.by_binding.get(bk) == device_id:
+                del self.by_binding[bk]
         if (sk := match_key(old.serial_number)) is not None:
             self.by_serial[sk].discard(device_id)
         if (ak := normalise(old.asset_number)) is not None:
@@ -85,6 +104,7 @@ class Ledger:
             dict(self.conflicts_by_id),
             set(self.ignored),
             dict(self.former),
+            self.priority,
         )
 
     def bound_to(self, integration_id: str, mdm_device_id: str) -> LedgerDevice | None:

@@ -22,8 +22,9 @@ from ledger_contracts import (
 )
 
 from .decide import apply, update_from_mdm
-from .ledger import Ledger
+from .ledger import Ledger, binding_of
 from .outcomes import ConflictRecord, Deleted, RunEnd, RunEndDecision, Updated
+from .several import is_shared, mark_missing
 
 
 def partial_reason(
@@ -80,16 +81,25 @@ def decide_run_end(
     last_seen = end.last_seen or {}
     for device_id in sorted(unseen):
         device = ledger.devices.get(device_id)
-        if device is None or device.binding is None or device.binding.integration_id != link.integration_id:
+        binding = binding_of(device, link.integration_id) if device is not None else None
+        if device is None or binding is None:
             continue
         count += 1
+        if is_shared(device):  # R-P4: that binding is missing; the device only when all are
+            shared = mark_missing(
+                ledger, device, link.integration_id, last_seen.get(binding.mdm_device_id), now, provenance
+            )
+            if isinstance(shared, Updated):
+                missing.append(shared)
+                apply(ledger, shared)
+            continue
         if device.missing_from_mdm:
             continue
         marked = device.model_copy(
             update={
                 "missing_from_mdm": True,
                 # When it was last reported: a no-change re-sync does not rewrite every device.
-                "last_seen_at": last_seen.get(device.binding.mdm_device_id, device.last_seen_at),
+                "last_seen_at": last_seen.get(binding.mdm_device_id, device.last_seen_at),
                 "version": device.version + 1,
                 "updated_at": now,
             }
@@ -112,6 +122,8 @@ def _reenrollments(
     for device_id, ids in sorted(new_ids.items()):
         device = ledger.devices.get(device_id)
         if device_id not in unseen or len(ids) != 1 or device is None or device.binding is None:
+            continue
+        if is_shared(device):  # R-P2: several MDMs on the device: a person decides
             continue
         (new_id,) = ids
         if device.binding.integration_id != link.integration_id or ledger.bound_to(
@@ -182,6 +194,11 @@ def decide_unlink(device: LedgerDevice, command: UnlinkMasterLink, now: datetime
             "mdm": None,
             "missing_from_mdm": False,
             "last_seen_at": None,  # an MDM notion: a manual device is not "seen"
+            # R-P4: no other MDM reports it (else `unlink_devices` drops only this binding)
+            "other_bindings": (),
+            "field_origins": {},
+            "reported": {},
+            "primary_missing_from_mdm": False,
             "version": device.version + 1,
             "updated_at": now,
         }

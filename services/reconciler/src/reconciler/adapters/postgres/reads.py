@@ -17,7 +17,7 @@ import structlog
 
 from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice, codec
 
-from ...core import ConflictRecord, Ledger, LinkGeneration, RunEnd
+from ...core import ConflictRecord, Ledger, LinkGeneration, MdmPriority, RunEnd, binding_of, priority_of
 from ...handlers import add_wanted
 from ...model import Effects, Needs, Record, RunState, State
 from .connection import Connection
@@ -81,6 +81,10 @@ UNION ALL
 SELECT d.device_id, d.doc FROM unnest($3::text[], $4::text[]) AS b(i, m),
   LATERAL (SELECT device_id, doc FROM reconciler.devices
            WHERE tenant_id = $1 AND binding_integration_id = b.i AND binding_mdm_device_id = b.m) d
+UNION ALL
+SELECT d.device_id, d.doc FROM unnest($3::text[], $4::text[]) AS b(i, m)
+  JOIN reconciler.device_bindings x ON x.tenant_id = $1 AND x.integration_id = b.i AND x.mdm_device_id = b.m
+  JOIN reconciler.devices d ON d.device_id = x.device_id  -- R-P2: a binding beyond the primary
 """
 _LOAD_KEYS = """
 SELECT device_id, doc FROM reconciler.devices WHERE tenant_id = $1 AND serial_key = ANY($2::text[])
@@ -123,11 +127,17 @@ WHERE g.mdm_device_id IS NOT NULL OR c.conflict_id IS NOT NULL
 _UNSEEN = """
 SELECT d.device_id, d.doc FROM (
     SELECT binding_mdm_device_id FROM reconciler.devices WHERE tenant_id = $1 AND binding_integration_id = $2
+    UNION ALL  -- R-P4: the integration's bindings beyond a device's primary one
+    SELECT mdm_device_id FROM reconciler.device_bindings WHERE tenant_id = $1 AND integration_id = $2
     EXCEPT
     SELECT unnest(mdm_device_ids) FROM reconciler.run_seen WHERE sync_run_id = $3
   ) AS gone(m),
   LATERAL (SELECT device_id, doc FROM reconciler.devices
            WHERE tenant_id = $1 AND binding_integration_id = $2 AND binding_mdm_device_id = gone.m
+           UNION ALL
+           SELECT d.device_id, d.doc FROM reconciler.device_bindings x
+             JOIN reconciler.devices d ON d.device_id = x.device_id
+           WHERE x.tenant_id = $1 AND x.integration_id = $2 AND x.mdm_device_id = gone.m
            LIMIT 1) d  -- one row per binding (unique); LIMIT keeps it an index lookup per gone id
 """
 _LAST_SEEN = """
@@ -239,6 +249,8 @@ class PgStore:
     async def bound_devices(self, tenant_id: str, integration_id: str, limit: int) -> list[LedgerDevice]:
         rows = await self.conn.fetch(
             "SELECT doc FROM reconciler.devices WHERE tenant_id = $1 AND binding_integration_id = $2 "
+            "UNION ALL SELECT d.doc FROM reconciler.device_bindings x JOIN reconciler.devices d "
+            "ON d.device_id = x.device_id WHERE x.tenant_id = $1 AND x.integration_id = $2 "  # R-P4
             "LIMIT $3",
             tenant_id,
             integration_id,
@@ -282,6 +294,7 @@ class PgStore:
             await self._load_unbound(ledger, tenant, n, unbound)
             for conflict in n.conflicts.values():
                 ledger.put_conflict(conflict)
+            ledger.priority = await self._priority(tenant)  # R-P1
             state.ledgers[tenant] = ledger
         return state
 
@@ -332,12 +345,22 @@ class PgStore:
         if prefixes:
             _add(ledger, await self.conn.fetch(_LOAD_PREFIXED, tenant, prefixes))
 
+    async def _priority(self, tenant: str) -> MdmPriority:
+        raw = await self.conn.fetchval(
+            "SELECT priority FROM reconciler.mdm_priority WHERE tenant_id = $1", tenant
+        )
+        return priority_of(json.loads(raw)) if raw is not None else MdmPriority()
+
     async def _run_end(self, ledger: Ledger, tenant: str, integration: str, run_id: uuid.UUID) -> RunEnd:
         unseen = await self.conn.fetch(_UNSEEN, tenant, integration, run_id)
         _add(ledger, unseen)
         last: dict[str, datetime] = {}
         if unseen:
-            mdm_ids = [b.mdm_device_id for r in unseen if (b := ledger.devices[r["device_id"]].binding)]
+            mdm_ids = [
+                b.mdm_device_id
+                for r in unseen
+                if (b := binding_of(ledger.devices[r["device_id"]], integration))
+            ]
             last = {
                 r["mdm_device_id"]: r["seen_at"]
                 for r in await self.conn.fetch(_LAST_SEEN, tenant, integration, mdm_ids)

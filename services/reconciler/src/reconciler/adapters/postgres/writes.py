@@ -201,6 +201,26 @@ async def _write_devices(conn: Connection, fx: Effects) -> None:
     )
     # A chunk of an unlink goes through this same path: clear the staging rows for the next one.
     await conn.execute("TRUNCATE device_batch")
+    await _write_other_bindings(conn, fx)
+
+
+async def _write_other_bindings(conn: Connection, fx: Effects) -> None:
+    """R-P2: the bindings of the upserted devices beyond their primary one, rewritten with them
+    (a deleted device's go with its row: ON DELETE CASCADE)."""
+    await conn.execute(
+        "DELETE FROM reconciler.device_bindings WHERE device_id = ANY($1::uuid[])", list(fx.upserts)
+    )
+    rows = [
+        (d.tenant_id, o.binding.integration_id, o.binding.mdm_device_id, d.device_id)
+        for d in fx.upserts.values()
+        for o in d.other_bindings
+    ]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO reconciler.device_bindings (tenant_id, integration_id, mdm_device_id, device_id) "
+            "VALUES ($1, $2, $3, $4)",
+            rows,
+        )
 
 
 async def _write_digests(conn: Connection, fx: Effects) -> None:
