@@ -14,7 +14,7 @@ import pytest
 from devstack.infra import free_port
 from devstack.stack import Stack, StackConfig
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.rule("R-M6")]
 
 
 @pytest.fixture(scope="module")
