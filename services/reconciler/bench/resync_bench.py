@@ -130,7 +130,8 @@ async def phase(
 
 async def bench(admin_url: str, n: int, fast: bool) -> dict[str, object]:
     url = await testing.create_database(admin_url)
-    conn = await asyncpg.connect(url)
+    # as adapters/kafka.py connects: every execution planned with its parameters
+    conn = await asyncpg.connect(url, server_settings={"plan_cache_mode": "force_custom_plan"})
     try:
         await apply_migrations(conn)
         store = PgStore(conn) if fast else FullPathStore(conn)
