@@ -159,6 +159,8 @@ def write_config(tree: Path, target: Target, pytest_args: list[str]) -> None:
         "also_copy": ["conftest.py"],
         "pytest_add_cli_args": pytest_args,
         "pytest_add_cli_args_test_selection": ["tests/"],
+        # A mutant that loops is stopped after 4x (not mutmut's 15x) the CPU time its tests take.
+        "timeout_multiplier": 4.0,
     }
     lines = ["[tool.mutmut]"] + [f"{k} = {toml_value(v)}" for k, v in mutmut.items()]
     lines += ["", "[tool.pytest.ini_options]"] + [
