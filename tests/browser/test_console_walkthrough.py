@@ -78,7 +78,22 @@ class World:
     state: dict[str, Any]
 
 
+def wait_healthy(url: str, alive: Any) -> None:
+    deadline = time.monotonic() + 30
+    with httpx.Client(trust_env=False, timeout=2) as c:
+        while time.monotonic() < deadline:
+            alive()
+            try:
+                if c.get(f"{url}/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)  # polling the console's health endpoint until it answers
+    raise TimeoutError(f"the console at {url} did not answer /healthz in 30 s")
+
+
 def start_console(api_url: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A console of our own, for a Stack that does not start one."""
     port = free_port()
     log = (root / "logs" / "console.log").open("ab")
     proc = subprocess.Popen(
@@ -89,20 +104,18 @@ def start_console(api_url: str, root: Path) -> tuple[subprocess.Popen[bytes], st
         start_new_session=True,
     )
     log.close()
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the console exited; see {root / 'logs' / 'console.log'}")
+
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    with httpx.Client(trust_env=False, timeout=2) as c:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the console exited; see {root / 'logs' / 'console.log'}")
-            try:
-                if c.get(f"{url}/healthz").status_code == 200:
-                    return proc, url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)  # polling the console's health endpoint until it answers
-    proc.terminate()
-    raise TimeoutError("the console did not answer /healthz in 30 s")
+    try:
+        wait_healthy(url, alive)
+    except BaseException:
+        proc.terminate()
+        raise
+    return proc, url
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +130,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         session_timeout_ms=2000,
     )
     with EmptyTenantStack(config) as stack:
-        console, url = start_console(stack.api_url, root)
+        console: subprocess.Popen[bytes] | None = None
+        url = getattr(stack, "console_url", None)  # devstack starts the console beside the API
+        if url:
+            wait_healthy(url, stack.check_alive)
+        else:
+            console, url = start_console(stack.api_url, root)
         try:
             with sync_api.sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -127,8 +145,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 yield World(stack, url, page, browser, {})
                 browser.close()
         finally:
-            console.terminate()
-            console.wait(10)
+            if console is not None:
+                console.terminate()
+                console.wait(10)
 
 
 def post_forms(page: Any) -> list[str]:

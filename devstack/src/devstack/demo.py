@@ -113,6 +113,7 @@ def main(
         auth = f"Authorization: Bearer {config.token}"
         print(f"  try:    curl -s -H '{auth}' '{stack.api_url}/v1/devices?limit=3'")
         print(f"  docs:   {stack.api_url}/docs", flush=True)
+        print(f"  console: {stack.console_url}   (sign in with the token)", flush=True)
         if any(r["status"] != "completed" for r in runs):
             return 1
         if once:

@@ -392,6 +392,14 @@ class Stack:
                     **({"integrations_file": root / "jamf-integrations.json"} if files else {}),
                 ),
             )
+        # The administrators' web console (issue 13): a client of the API's public HTTP API only.
+        console_port = 8080 if cfg.api_port == 8000 and not infra.port_in_use(8080) else infra.free_port()
+        self.console_url = f"http://127.0.0.1:{console_port}"
+        self._spawn(
+            "console",
+            [py, "-m", "ledger_console"],
+            {"LEDGER_CONSOLE_API_URL": self.api_url, "LEDGER_CONSOLE_PORT": str(console_port)},
+        )
 
     # --- use -----------------------------------------------------------------------------------
 
