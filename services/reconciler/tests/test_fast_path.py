@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from ledger_contracts import (
@@ -33,8 +33,10 @@ from ledger_contracts import (
     MasterLinkSettings,
     MatchingKey,
     ObservedDevice,
+    RecordIssue,
     SyncRunCompleted,
     SyncRunStarted,
+    UnlinkMasterLink,
     UpdateDevice,
     codec,
 )
@@ -80,13 +82,29 @@ class Feed:
             **kw,
         )
 
-    def run(self, link: MasterLinkSettings, snapshot: list[ObservedDevice]) -> list[Event]:
+    def run(
+        self,
+        link: MasterLinkSettings,
+        snapshot: list[ObservedDevice],
+        dry_run: bool = False,
+        warned: frozenset[str] = frozenset(),
+    ) -> list[Event]:
         run_id = uuid.uuid5(NS, f"run{self.n}")
         common = {"sync_run_id": run_id, "integration_id": link.integration_id}
-        msgs: list[Event] = [self.event(SyncRunStarted, sync_run_id=run_id, master_link=link)]
-        msgs += [self.event(DeviceObserved, device=o, **common) for o in snapshot]
+        start = self.event(SyncRunStarted, sync_run_id=run_id, master_link=link, dry_run=dry_run)
+        msgs: list[Event] = [start]
+        msgs += [
+            self.event(DeviceObserved, device=o, warnings=_warning(o, warned), **common) for o in snapshot
+        ]
         msgs.append(self.event(SyncRunCompleted, devices_observed=len(snapshot), **common))
         return msgs
+
+
+def _warning(o: ObservedDevice, warned: frozenset[str]) -> tuple[RecordIssue, ...]:
+    """R-M14: a record of a device in `warned` comes with a warning (its empty fields are unknown)."""
+    if o.mdm_device_id not in warned:
+        return ()
+    return (RecordIssue(kind="warning", mdm_device_id=o.mdm_device_id, field="os", reason="malformed"),)
 
 
 def link(source: str = "uuid", key: str = "serial_number") -> MasterLinkSettings:
@@ -169,6 +187,9 @@ steps = st.lists(
         st.tuples(st.just("sync"), fleet, st.integers(0, 3)),
         st.tuples(st.just("edit"), st.integers(0, 7), edits),
         st.tuples(st.just("create"), edits),
+        st.tuples(st.just("dry_run"), st.integers(0, 3)),  # R-S3: plans on a fork, writes nothing
+        st.tuples(st.just("warned"), st.frozensets(st.sampled_from([f"m{i}" for i in range(5)]))),
+        st.tuples(st.just("unlink"), st.booleans()),  # R-S4/R-S5, then R-S7 on the next sync
         st.tuples(
             st.just("settings"),
             st.sampled_from(["uuid", "device_name"]),
@@ -182,10 +203,11 @@ steps = st.lists(
 
 def scenario(first: list[ObservedDevice], plan: list[tuple[Any, ...]]) -> list[list[Event]]:
     f, current, snap, created = Feed(), link(), first, 0
+    warned: frozenset[str] = frozenset()
     batches: list[list[Event]] = []
 
-    def sync(cut: int) -> None:
-        msgs = f.run(current, snap)
+    def sync(cut: int, dry_run: bool = False) -> None:
+        msgs = f.run(current, snap, dry_run, warned)
         middle = msgs[1:-1]
         at = min(cut, len(middle))
         batches.extend(b for b in ([msgs[0], *middle[:at]], [*middle[at:], msgs[-1]]) if b)
@@ -202,6 +224,15 @@ def scenario(first: list[ObservedDevice], plan: list[tuple[Any, ...]]) -> list[l
             if s[1] >= 6:
                 target = uuid.UUID(int=s[1] - 5)  # or a manual one
             batches.append([f.event(UpdateDevice, device_id=target, fields=s[2])])
+        elif s[0] == "dry_run":
+            sync(s[1], dry_run=True)
+        elif s[0] == "warned":
+            warned = s[1]
+            sync(0)
+        elif s[0] == "unlink":
+            batches.append(
+                [f.event(UnlinkMasterLink, master_link_id="ml-1", integration_id="i1", keep_devices=s[1])]
+            )
         elif s[0] == "create":
             created += 1
             batches.append([f.event(CreateDevice, device_id=uuid.UUID(int=created), fields=s[1])])
@@ -211,7 +242,7 @@ def scenario(first: list[ObservedDevice], plan: list[tuple[Any, ...]]) -> list[l
 
 
 @settings(
-    max_examples=15,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -228,13 +259,15 @@ def test_fast_path_decides_like_the_full_path(database_url: str, first, plan) ->
             await feed(c, SlowStore(c), batches)
             slow = await snapshot(c)
             await reset(c)
-            await feed(c, PgStore(c), batches)
+            CountingStore.fresh = 0
+            await feed(c, CountingStore(c), batches)
             fast = await snapshot(c)
             return slow, fast
         finally:
             await c.close()
 
     slow, fast = asyncio.run(both())
+    event("the fast path was taken" if CountingStore.fresh else "every device took the full path")
     assert fast == slow
 
 
