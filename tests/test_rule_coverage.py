@@ -33,12 +33,7 @@ RULE_ID = re.compile(r"\bR-[A-Z]\d+\b")
 # them too), R-M6 (so far the reconciler's part only, scenario R-M6_one_way_nothing_is_written_back:
 # it publishes nothing toward an MDM; issue 14 item 3, simulators counting non-read requests, should
 # carry it too).
-PENDING: dict[str, str] = {
-    # SPEC §10, several MDMs on one device.
-    "R-P1": "integration priority",
-    "R-P3": "field origin by priority",
-    "R-P4": "missing only when every bound MDM stopped reporting",
-}
+PENDING: dict[str, str] = {}
 
 
 def spec_rule_ids() -> set[str]:

@@ -98,7 +98,16 @@ class MemoryStore:
         ]
         return sorted(bound, key=lambda d: str(d.device_id))[:limit]
 
+    async def shared_devices(self, tenant_id: str, after: uuid.UUID | None, limit: int) -> list[LedgerDevice]:
+        shared = [
+            d
+            for d in self.devices.values()
+            if d.tenant_id == tenant_id and d.other_bindings and (after is None or d.device_id > after)
+        ]
+        return sorted(shared, key=lambda d: d.device_id)[:limit]
+
     async def write(self, fx: Effects) -> None:
+        self.priority.update(fx.priority)
         for device_id in fx.deletes:
             self.devices.pop(device_id, None)
         self.devices.update(fx.upserts)

@@ -27,6 +27,7 @@ from ledger_contracts import (
     ObservedDevice,
     RecordIssue,
     ResolveConflict,
+    SetMdmPriority,
     SyncRunCompleted,
     SyncRunFailed,
     SyncRunStarted,
@@ -222,6 +223,28 @@ class Scenario:
             [
                 self._event(
                     ResolveConflict, conflict_id=conflict_id, resolution=body["resolution"], device_id=device
+                )
+            ]
+        )
+
+    async def _priority(self, body: dict[str, Any]) -> None:
+        """R-P1: SetMdmPriority; `dry_run` plans (expect `planned`), else applies."""
+        plan_id = self._id("plan")
+        if body.get("dry_run"):
+            self.last_dry_run = plan_id
+        order = tuple(self.links[k].integration_id for k in body.get("order", []))
+        families = {
+            f: tuple(self.links[k].integration_id for k in ks)
+            for f, ks in body.get("per_os_family", {}).items()
+        }
+        await self._handle(
+            [
+                self._event(
+                    SetMdmPriority,
+                    order=order,
+                    per_os_family=families,
+                    dry_run=body.get("dry_run", False),
+                    plan_id=plan_id,
                 )
             ]
         )

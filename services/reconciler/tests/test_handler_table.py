@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from ledger_contracts import CommandMessage, MasterLinkChanged, SnapshotMessage, UnlinkMasterLink, codec
+from ledger_contracts import (
+    CommandMessage,
+    MasterLinkChanged,
+    SetMdmPriority,
+    SnapshotMessage,
+    UnlinkMasterLink,
+    codec,
+)
 from reconciler.handlers import Fold, needs, references
 from reconciler.model import Record, State
 
@@ -49,6 +56,9 @@ def test_every_message_type_has_an_arm_in_each_table(rec: Record) -> None:
             fold.handle(rec)
     elif isinstance(rec.message, MasterLinkChanged):  # applied by pipeline.link_changed (R-M12)
         with pytest.raises(AssertionError, match="a master-link change reached the fold"):
+            fold.handle(rec)
+    elif isinstance(rec.message, SetMdmPriority):  # planned/applied by pipeline.priority_changed (R-P1)
+        with pytest.raises(AssertionError, match="a priority change reached the fold"):
             fold.handle(rec)
     else:
         fold.handle(rec)

@@ -205,6 +205,21 @@ class ImportDevices(Event):
 _IMPORT_NAMESPACE = uuid.UUID("3b0d7c1e-9f55-4a8e-8a43-5f1c0e2d9a17")
 
 
+class SetMdmPriority(Event):
+    """R-P1: the tenant's MDM priority — integration ids, highest first, optionally per OS family
+    ("apple", "windows", "android"; that order comes before `order` for devices of the family).
+    `dry_run`: the reconciler publishes the devices whose fields or source would change as
+    `DryRunPlanned(sync_run_id=plan_id)` and applies nothing; otherwise it stores the priority and
+    re-derives the devices bound to several MDMs, with history (R-P3)."""
+
+    type: Literal["set_mdm_priority"] = "set_mdm_priority"
+    order: tuple[str, ...] = ()
+    per_os_family: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    dry_run: bool = False
+    plan_id: uuid.UUID
+    actor: str = "api"
+
+
 CommandMessage = Annotated[
     CreateDevice
     | UpdateDevice
@@ -212,7 +227,8 @@ CommandMessage = Annotated[
     | ResolveConflict
     | UnlinkMasterLink
     | ImportDevices
-    | MasterLinkChanged,
+    | MasterLinkChanged
+    | SetMdmPriority,
     Field(discriminator="type"),
 ]
 

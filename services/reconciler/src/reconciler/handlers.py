@@ -31,6 +31,7 @@ from ledger_contracts import (
     MasterLinkSettings,
     ObservedDevice,
     ResolveConflict,
+    SetMdmPriority,
     SyncRunCompleted,
     SyncRunCounts,
     SyncRunFailed,
@@ -93,7 +94,7 @@ def references(records: list[Record]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
                 conflicts.add(msg.conflict_id)
             case CreateDevice() | UpdateDevice() | DeleteDevice() | ImportDevices():
                 pass
-            case UnlinkMasterLink() | MasterLinkChanged():
+            case UnlinkMasterLink() | MasterLinkChanged() | SetMdmPriority():
                 pass
             case _:
                 assert_never(msg)
@@ -177,6 +178,8 @@ def needs(
                 pass  # never folded: pipeline.unlink loads the link's devices chunk by chunk
             case MasterLinkChanged():
                 pass  # never folded: pipeline.link_changed (R-M12) applies it between two segments
+            case SetMdmPriority():
+                pass  # never folded: pipeline.priority_changed (R-P1) re-derives the shared devices
             case _:
                 assert_never(msg)
     return out
@@ -279,6 +282,9 @@ class Fold:
             case MasterLinkChanged():
                 # R-M12: `segments` takes it out of the records too (pipeline.link_changed).
                 raise AssertionError(f"a master-link change reached the fold: {msg.event_id}")
+            case SetMdmPriority():
+                # R-P1: `segments` takes it out as well (pipeline.priority_changed).
+                raise AssertionError(f"a priority change reached the fold: {msg.event_id}")
             case _:
                 assert_never(msg)
 

@@ -25,7 +25,7 @@ from ledger_contracts import (
     codec,
 )
 
-from .core import BindingKey, ConflictRecord, Ledger, LinkGeneration, RunEnd
+from .core import BindingKey, ConflictRecord, Ledger, LinkGeneration, MdmPriority, RunEnd
 
 # Every message the reconciler consumes: `mdm.snapshots.v1` and `ledger.commands.v1`. The handler
 # tables (handlers.py) match on it and end in `assert_never`: a message type added to either union
@@ -206,6 +206,7 @@ class Effects:
     former: dict[tuple[str, str, str], uuid.UUID] = field(default_factory=dict)
     # Issue 12 (fast_path.py): (tenant, integration, MDM id) -> (device, its version, digest)
     digests: dict[tuple[str, str, str], tuple[uuid.UUID, int, bytes]] = field(default_factory=dict)
+    priority: dict[str, MdmPriority] = field(default_factory=dict)  # R-P1: tenant -> its new priority
 
     def publish(self, topic: str, event: Event) -> None:
         key, value = codec.encode(event)

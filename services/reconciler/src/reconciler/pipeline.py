@@ -21,6 +21,8 @@ from ledger_contracts import (
     CommandRejected,
     LedgerDevice,
     MasterLinkChanged,
+    PlannedChange,
+    SetMdmPriority,
     SyncRunCompleted,
     SyncRunFailed,
     SyncRunStarted,
@@ -31,6 +33,7 @@ from ledger_contracts import (
 from .core import ConflictRecord, LinkGeneration, command_verdict
 from .handlers import fold, holds_until_end, needs, references
 from .model import Effects, Needs, Record, RunState, State, event_id
+from .priority_change import priority_of_command, publish_plan, reprioritise
 from .unlink import CHUNK, supersede_runs, unlink_devices, unlink_started
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,10 @@ class Store(Protocol):
     async def running_runs(self, tenant_id: str, integration_id: str) -> list[RunState]: ...
     async def open_conflicts(self, tenant_id: str, integration_id: str) -> list[ConflictRecord]: ...
     async def bound_devices(self, tenant_id: str, integration_id: str, limit: int) -> list[LedgerDevice]: ...
+    # R-P1: the tenant's devices bound to several MDMs, in device id order after `after`.
+    async def shared_devices(
+        self, tenant_id: str, after: uuid.UUID | None, limit: int
+    ) -> list[LedgerDevice]: ...
     async def write(self, fx: Effects) -> None: ...
     # R-M12: the current generation of each (tenant, integration), and the records parked for one.
     async def load_links(self, keys: set[LinkKey]) -> dict[LinkKey, LinkGeneration]: ...
@@ -52,17 +59,17 @@ class Store(Protocol):
     async def take_held(self, sync_run_id: uuid.UUID) -> list[Record]: ...
 
 
-Command = UnlinkMasterLink | MasterLinkChanged
+Command = UnlinkMasterLink | MasterLinkChanged | SetMdmPriority
 
 
 def segments(records: list[Record]) -> Iterator[list[Record] | Command]:
     part: list[Record] = []
     for rec in records:
-        if type(rec.message) is UnlinkMasterLink or type(rec.message) is MasterLinkChanged:
+        if isinstance(msg := rec.message, UnlinkMasterLink | MasterLinkChanged | SetMdmPriority):
             if part:
                 yield part
             part = []
-            yield rec.message
+            yield msg
         else:
             part.append(rec)
     if part:
@@ -87,6 +94,8 @@ async def process(store: Store, records: list[Record], prefix: str) -> Written:
             await unlink(store, part, prefix, written)
         elif isinstance(part, MasterLinkChanged):
             await link_changed(store, part, prefix, written)
+        elif isinstance(part, SetMdmPriority):
+            await priority_changed(store, part, prefix, written)
         else:
             await fold_part(store, part, prefix, written)
     return written
@@ -179,6 +188,31 @@ async def release(store: Store, current: LinkGeneration, prefix: str, written: W
     if parked:
         log.info("sync_run.released", records=len(parked), generation=current.generation)
         await fold_part(store, parked, prefix, written)
+
+
+async def priority_changed(store: Store, command: SetMdmPriority, prefix: str, written: Written) -> None:
+    """R-P1: plan or apply a new MDM priority over the tenant's shared devices, chunk by chunk (each
+    chunk written before the next is loaded; the stored priority goes with the first)."""
+    planned: list[PlannedChange] = []
+    after: uuid.UUID | None = None
+    first = True
+    while True:
+        devices = await store.shared_devices(command.tenant_id, after, CHUNK)
+        fx, items = reprioritise(command, devices, prefix)
+        planned += items
+        if first and not command.dry_run:
+            fx.priority[command.tenant_id] = priority_of_command(command)
+        first = False
+        if not command.dry_run:
+            await store.write(fx)
+            written.add(fx)
+        if len(devices) < CHUNK:
+            break
+        after = max(d.device_id for d in devices)
+    if command.dry_run:
+        fx = publish_plan(command, planned, prefix)
+        await store.write(fx)
+        written.add(fx)
 
 
 async def unlink(store: Store, command: UnlinkMasterLink, prefix: str, written: Written) -> None:

@@ -258,6 +258,18 @@ class PgStore:
         )
         return [LedgerDevice.model_validate_json(r["doc"]) for r in rows]
 
+    async def shared_devices(self, tenant_id: str, after: uuid.UUID | None, limit: int) -> list[LedgerDevice]:
+        """R-P1: devices bound to several MDMs (they have rows in device_bindings), by device id."""
+        rows = await self.conn.fetch(
+            "SELECT d.doc FROM reconciler.devices d WHERE d.device_id IN (SELECT DISTINCT device_id "
+            "FROM reconciler.device_bindings WHERE tenant_id = $1 AND ($2::uuid IS NULL OR device_id > $2)) "
+            "ORDER BY d.device_id LIMIT $3",
+            tenant_id,
+            after,
+            limit,
+        )
+        return [LedgerDevice.model_validate_json(r["doc"]) for r in rows]
+
     async def write(self, fx: Effects) -> None:
         await write_effects(self.conn, fx)
 

@@ -6,7 +6,7 @@ import json
 
 from ledger_contracts import LedgerDevice, codec
 
-from ...core import ConflictRecord, match_key, normalise
+from ...core import ConflictRecord, match_key, normalise, priority_dict
 from ...model import Effects
 from .connection import Connection
 
@@ -164,6 +164,13 @@ async def write_effects(conn: Connection, fx: Effects) -> None:
             [(*key, conflict_id) for key, conflict_id in fx.ignored.items()],
         )
     await _write_seen(conn, fx)
+    if fx.priority:  # R-P1
+        await conn.executemany(
+            "INSERT INTO reconciler.mdm_priority (tenant_id, priority, changed_at) VALUES ($1, $2, now()) "
+            "ON CONFLICT (tenant_id) DO UPDATE SET priority = excluded.priority, "
+            "changed_at = excluded.changed_at",
+            [(tenant, json.dumps(priority_dict(p))) for tenant, p in fx.priority.items()],
+        )
     if fx.digests:
         await _write_digests(conn, fx)
     if fx.outbox:
