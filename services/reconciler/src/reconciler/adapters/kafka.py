@@ -4,6 +4,11 @@ At-least-once and idempotent (STYLE §4): per batch ONE transaction stores the n
 to publish (outbox) and the consumed offsets; events are published after the commit, then the Kafka
 offsets are committed. A redelivered record is skipped by the stored offset; a crash after the commit
 republishes the outbox on restart; consumers drop duplicates by per-device version.
+
+A lost database (PostgreSQL restarting, a connection reset) does not stop the service: the batch
+is retried with backoff until it is stored; its Kafka offsets are committed only after that, and a
+replayed batch is harmless (the stored offsets skip what was already applied). Any other error is
+not retried: a bad record is dead-lettered as before, a bug still stops the process.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections import defaultdict
 from typing import Any
 
 import asyncpg
+import stamina
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -31,6 +37,26 @@ from . import postgres as repo
 log = structlog.get_logger(__name__)
 # A record that does not decode into its topic's contract: (topic, partition, offset, key, value, error).
 Poison = tuple[str, int, int, bytes | None, bytes | None, str]
+
+# PostgreSQL gone or restarting: refused/reset sockets (asyncio raises a plain OSError for "Multiple
+# exceptions: Connect call failed"), connect timeouts, class 08 (connection exceptions, e.g.
+# ConnectionDoesNotExistError), and the server shutting down or starting up (57P01/57P02/57P03).
+_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+def is_connection_error(exc: Exception) -> bool:
+    """True for an error that a reconnect cures; a data error or a bug is never retried."""
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return True
+    # asyncpg's InterfaceError is also raised for misuse; only its closed-connection form is retried.
+    return isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc) and "closed" in str(exc)
 
 
 class Reconciler:
@@ -99,6 +125,18 @@ class Reconciler:
         while not self._stopping.is_set():
             batch = await self._consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
             if batch:
+                await self.handle_until_stored(batch)
+
+    async def handle_until_stored(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """`handle` the batch, retried with backoff (0.2 s to 5 s, forever) while PostgreSQL is
+        unreachable. The consumer keeps its heartbeats meanwhile; nothing is committed to Kafka
+        before the batch is stored."""
+        async for attempt in stamina.retry_context(
+            on=is_connection_error, attempts=None, timeout=None, wait_initial=0.2, wait_max=5.0
+        ):
+            with attempt:
+                if attempt.num > 1:
+                    log.warning("batch.retry", attempt=attempt.num, reason="database unreachable")
                 await self.handle(batch)
 
     async def stop(self) -> None:
