@@ -91,22 +91,30 @@ def own_stack() -> Iterator[tuple[str, str, str]]:
                 )
                 if r.status_code == 202:
                     stack.wait_run(r.json()["plan_id"], timeout=120)
-            port = free_port()
-            log = (config.root / "logs" / "console.log").open("ab")
-            console = subprocess.Popen(
-                [sys.executable, "-m", "ledger_console"],
-                env={**os.environ, "LEDGER_CONSOLE_API_URL": stack.api_url, "LEDGER_CONSOLE_PORT": str(port)},
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-            url = f"http://127.0.0.1:{port}"
+            url = getattr(stack, "console_url", None)  # devstack starts the console beside the API
+            console = None
+            if not url:
+                port = free_port()
+                log = (config.root / "logs" / "console.log").open("ab")
+                console = subprocess.Popen(
+                    [sys.executable, "-m", "ledger_console"],
+                    env={
+                        **os.environ,
+                        "LEDGER_CONSOLE_API_URL": stack.api_url,
+                        "LEDGER_CONSOLE_PORT": str(port),
+                    },
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+                url = f"http://127.0.0.1:{port}"
             try:
                 wait_healthy(url)
                 yield url, stack.api_url, config.token
             finally:
-                console.terminate()
-                console.wait(10)
+                if console is not None:
+                    console.terminate()
+                    console.wait(10)
 
 
 def wait_healthy(url: str, timeout: float = 30) -> None:
