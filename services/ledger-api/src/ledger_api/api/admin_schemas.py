@@ -338,7 +338,9 @@ class SettingsPlan(BaseModel):
 
     plan_id: uuid.UUID = Field(description="= the dry run's sync_run_id")
     master_link_id: str
-    status: Literal["planning", "ready", "failed", "applied", "stale"]
+    status: Literal["planning", "ready", "failed", "refused", "applied", "stale"] = Field(
+        description="`failed`/`refused`: the dry run ended so (its `sync_run.error` says why); plan again"
+    )
     current: MatchingSettings
     proposed: MatchingSettings
     base_generation: int

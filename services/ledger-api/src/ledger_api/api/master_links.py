@@ -454,7 +454,11 @@ def _plan_status(plan: master_links.SettingsPlan, generation: int) -> str:
         return "applied"
     if plan.base_generation != generation:
         return "stale"
-    return {"completed": "ready", "failed": "failed"}.get(plan.run_status or "", "planning")
+    # A dry run that ended without a plan (failed, or refused as superseded: R-M12) ends the plan
+    # too; it is never left "planning".
+    return {"completed": "ready", "failed": "failed", "refused": "refused"}.get(
+        plan.run_status or "", "planning"
+    )
 
 
 @router.post(
@@ -549,15 +553,20 @@ async def _applicable(
     status = _plan_status(plan, link.settings.generation)
     if status != "ready":
         code = {"applied": "plan_applied", "stale": "plan_stale"}.get(status, "plan_not_ready")
+        run = await sync_runs.get(conn, tenant, plan.plan_id) if status in ("failed", "refused") else None
+        error = (run or {}).get("error")
+        ended = f"its dry run was {status}" + (f": {error}" if error else "")
         why = {
             "applied": "was applied already",
             "stale": "was made before the link's settings last changed: plan again",
-            "failed": "failed (see its sync run): plan again",
+            "failed": f"cannot be applied, {ended}; plan again",
+            "refused": f"cannot be applied, {ended}; plan again",
             "planning": f"is not ready: its dry run is {plan.run_status or 'requested'}",
         }[status]
         raise Conflict(
             f"settings plan {plan.plan_id} {why}",
-            {"plan_id": str(plan.plan_id), "status": status, "sync_run_status": plan.run_status},
+            {"plan_id": str(plan.plan_id), "status": status, "sync_run_status": plan.run_status}
+            | ({"sync_run_error": error} if error else {}),
             code=code,
         )
     return link
