@@ -272,6 +272,40 @@ class MasterLinkCreated(MasterLink):
     sync_run: SyncRun = Field(description="the first full sync, started at once (trigger link_created)")
 
 
+class LinkPreview(BaseModel):
+    """A dry run of a master link that does not exist yet (R-M1, R-I5, R-A2): what linking would
+    create, update or leave in conflict. Nothing is linked or changed."""
+
+    master_link_id: str = Field(description="the id the link would get (pass it when creating it)")
+    integration_id: str
+    matching_key: dict[str, str]
+    asset_number_source: str
+    plan_url: str = Field(description="read the planned items here once `sync_run.status` is `completed`")
+    sync_run: SyncRun
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "master_link_id": "ml-intune-hq",
+                    "integration_id": "int-intune-1",
+                    "matching_key": {"mdm": "serial_number", "ledger": "serial_number"},
+                    "asset_number_source": "device_name",
+                    "plan_url": "/v1/sync-runs/0b7e2a44-8c1e-4d55-9f8a-3c2b1a000009/plan",
+                    "sync_run": {
+                        "sync_run_id": "0b7e2a44-8c1e-4d55-9f8a-3c2b1a000009",
+                        "master_link_id": "ml-intune-hq",
+                        "integration_id": "int-intune-1",
+                        "status": "requested",
+                        "trigger": "manual",
+                        "dry_run": True,
+                    },
+                }
+            ]
+        }
+    )
+
+
 class UnlinkAccepted(BaseModel):
     status: Literal["accepted"]
     master_link_id: str

@@ -16,6 +16,7 @@ from ..errors import Conflict, NotFound, Unprocessable
 from ..scheduler import next_daily_run
 from .admin_schemas import (
     ApplySettings,
+    LinkPreview,
     MasterLink,
     MasterLinkCreated,
     MasterLinkList,
@@ -118,6 +119,51 @@ async def create_master_link(
     return LedgerJSONResponse(
         {**link, "sync_run": run}, status_code=201, headers={"Location": f"/v1/master-links/{link_id}"}
     )
+
+
+@router.post(
+    "/preview",
+    status_code=202,
+    response_model=LinkPreview,
+    summary="Preview a master link before creating it: a dry run with its settings (R-M1, R-I5)",
+    responses={**_NOT_FOUND, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}, **_PUBLISHES},
+)
+async def preview_master_link(
+    tenant: Tenant, conn: Conn, state: State, actor: CurrentActor, body: Annotated[NewMasterLink, Body()]
+) -> Response:
+    """Asks the connector for a dry run (`SyncRequested(dry_run=true)`) with the settings the link
+    would have; the reconciler plans against the ledger and changes nothing. The plan carries no
+    link generation (0): it binds, unbinds and deletes nothing, so it needs no place in R-M12's
+    order. Create the link with the same `master_link_id` once the plan looks right."""
+    assert state.sync_requests is not None
+    integration = await integrations.get(conn, tenant, body.integration_id)
+    if integration is None:
+        raise NotFound(
+            f"integration {body.integration_id!r} not found", {"integration_id": body.integration_id}
+        )
+    link_id = body.master_link_id or f"ml-{uuid.uuid4().hex[:12]}"
+    await _creatable(conn, tenant, body.integration_id, link_id)
+    settings = MasterLinkSettings(
+        master_link_id=link_id,
+        integration_id=body.integration_id,
+        mdm_kind=integration["kind"],
+        matching_key=body.matching_key,
+        asset_number_source=body.asset_number_source,
+    )
+    async with conn.transaction():
+        run = await state.sync_requests(
+            conn, tenant_id=tenant, link=settings, trigger="manual", dry_run=True, now=state.clock()
+        )
+        out: dict[str, Any] = {
+            "master_link_id": link_id,
+            "integration_id": body.integration_id,
+            "matching_key": settings.matching_key.model_dump(),
+            "asset_number_source": settings.asset_number_source,
+            "plan_url": f"/v1/sync-runs/{run['sync_run_id']}/plan",
+            "sync_run": run,
+        }
+        await audit.record(conn, tenant, actor, "master_link.preview", "master_link", link_id, None, out)
+    return LedgerJSONResponse(out, status_code=202, headers={"Location": out["plan_url"]})
 
 
 async def _creatable(conn: Conn, tenant: str, integration_id: str, link_id: str) -> None:
