@@ -142,6 +142,12 @@ async def _true(value: bool) -> bool:
     return value
 
 
+def _during(exc: Exception, cause: Exception) -> Exception:
+    """`exc` raised while handling `cause` (as asyncpg does when a connection dies mid-operation)."""
+    exc.__context__ = cause
+    return exc
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize(
     ("exc", "retried"),
@@ -157,6 +163,22 @@ async def _true(value: bool) -> bool:
         (asyncpg.UniqueViolationError("duplicate key"), False),
         (asyncpg.DataError("invalid input"), False),
         (ValueError("a bug"), False),
+        (
+            _during(
+                asyncpg.InterfaceError(
+                    "cannot call Transaction.__aexit__(): the underlying connection is closed"
+                ),
+                asyncpg.exceptions.InternalClientError("cannot switch to state 12"),
+            ),
+            True,
+        ),
+        (
+            _during(
+                asyncpg.exceptions.InternalClientError("cannot switch to state 12"), ConnectionResetError()
+            ),
+            True,
+        ),
+        (_during(ValueError("a bug"), KeyError("x")), False),
     ],
 )
 def test_only_connection_errors_are_retried(exc: Exception, retried: bool) -> None:

@@ -24,6 +24,7 @@ import asyncpg
 import stamina
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
 from ledger_contracts import codec, topics
@@ -53,10 +54,17 @@ _CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 
 def is_connection_error(exc: Exception) -> bool:
     """True for an error that a reconnect cures; a data error or a bug is never retried."""
-    if isinstance(exc, _CONNECTION_ERRORS):
-        return True
-    # asyncpg's InterfaceError is also raised for misuse; only its closed-connection form is retried.
-    return isinstance(exc, asyncpg.InterfaceError) and "connection" in str(exc) and "closed" in str(exc)
+    seen: BaseException | None = exc
+    for _ in range(5):  # asyncpg raises e.g. InternalClientError while handling the lost connection
+        if seen is None:
+            return False
+        if isinstance(seen, _CONNECTION_ERRORS):
+            return True
+        # InterfaceError is also raised for misuse; only its closed-connection form is retried.
+        if isinstance(seen, asyncpg.InterfaceError) and "connection" in str(seen) and "closed" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class Reconciler:
@@ -178,7 +186,12 @@ class Reconciler:
         await self._keep_statistics_fresh(written.devices)
         await self.flush_outbox()
         assert self._consumer is not None
-        await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in last.items()})
+        try:
+            await self._consumer.commit({TopicPartition(t, p): o for (t, p), o in last.items()})
+        except CommitFailedError as exc:
+            # The group rebalanced meanwhile (e.g. a heartbeat missed under load): the batch is stored
+            # with its offsets, so the next owner of these partitions skips what it is given again.
+            log.warning("batch.kafka_commit_failed", error=str(exc))
         log.info(
             "batch.handled",
             records=len(fresh),
