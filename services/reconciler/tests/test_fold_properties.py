@@ -35,6 +35,7 @@ from ledger_contracts import (
     SyncRunStarted,
     UnlinkMasterLink,
 )
+from reconciler.core import binding_keys
 from reconciler.model import Record
 
 from .doubles import MemoryStore
@@ -131,7 +132,7 @@ def conflict_view(store: MemoryStore) -> set[tuple]:
 
 def check_lifecycle_invariants(store: MemoryStore) -> None:
     check_invariants(store)
-    bound = {(d.binding.integration_id, d.binding.mdm_device_id) for d in store.devices.values() if d.binding}
+    bound = {k for d in store.devices.values() for k in binding_keys(d)}  # R-P2: every binding
     # An open conflict is about an MDM device the ledger has not bound, and an ignored one stays unbound.
     assert not bound & {c.key for c in store.conflicts.values() if c.status == "open"}
     assert not bound & {(i, m) for (_, i, m) in store.ignored}
