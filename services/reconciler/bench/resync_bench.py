@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import tempfile
@@ -137,7 +138,7 @@ async def bench(admin_url: str, n: int, fast: bool) -> dict[str, object]:
         store = PgStore(conn) if fast else FullPathStore(conn)
         devices = fleet(n)
         first = run_records(devices, "first")
-        out: dict[str, object] = {"devices": n, "fast_path": fast}
+        out: dict[str, object] = {"devices": n, "fast_path": fast, "gc_threshold": gc.get_threshold()}
         out["first_sync"] = await phase(conn, store, first, 0)
         await conn.execute("ANALYZE")
         out["resync"] = await phase(conn, store, run_records(devices, "resync-1"), len(first))
@@ -157,7 +158,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=20000)
     parser.add_argument("--no-fast-path", action="store_true")
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=0,
+        help="generation-0 threshold of the cyclic GC (0: Python's default, 700)",
+    )
     args = parser.parse_args()
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold, *gc.get_threshold()[1:])
     fast = not args.no_fast_path
     if url := os.environ.get("DATABASE_URL"):
         print(json.dumps(asyncio.run(bench(url, args.devices, fast))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 
 from . import logs
@@ -25,7 +26,14 @@ async def _serve(settings: Settings) -> None:
         await app.stop()
 
 
+# A batch of 5,000 decoded records stays alive while it is folded: with Python's default threshold
+# (700) the cyclic collector rescans it many times per batch. 50,000 cut the reconciler's CPU per
+# device by about a quarter in bench/resync_bench.py (docs/performance-reconciler.md, issue 12).
+GC_THRESHOLD_0 = 50_000
+
+
 def main() -> None:
+    gc.set_threshold(GC_THRESHOLD_0, *gc.get_threshold()[1:])
     settings = Settings()
     logs.configure(settings.log_level)
     asyncio.run(_serve(settings))
