@@ -367,3 +367,26 @@ async def test_a_settings_change_invalidates_the_digests(conn: asyncpg.Connectio
         for r in await conn.fetch("SELECT * FROM reconciler.observation_digests")
     }
     assert old.keys() == new.keys() and all(old[m] != new[m] for m in old)
+
+
+async def test_a_fresh_device_another_record_loads_takes_the_full_path(database_url: str) -> None:
+    """Issue 12, R-M4/R-M9: in a re-sync, a new MDM device with m3's serial makes the store load m3's
+    device by key although m3's digest is fresh: m3 then takes the full path (with everything it may
+    read), and the outcome is exactly the one without the fast path."""
+    dup = ObservedDevice(mdm_device_id="m-dup", serial_number="SN3", assigned_user="b@x")
+    results = []
+    for store in (SlowStore, CountingStore):
+        c = await asyncpg.connect(database_url)
+        try:
+            await apply_migrations(c)
+            await reset(c)
+            f, ml = Feed(), link()
+            await feed(c, store(c), [f.run(ml, FLEET)])
+            CountingStore.fresh = 0
+            await feed(c, store(c), [f.run(ml, [*FLEET, dup])])
+            results.append(await snapshot(c))
+        finally:
+            await c.close()
+    assert CountingStore.fresh == 30  # m3 was found fresh, then loaded by the key lookup of m-dup
+    assert results[0] == results[1]
+    assert any(r[3] == "open" for r in results[1]["conflicts"])  # m-dup: the serial is taken

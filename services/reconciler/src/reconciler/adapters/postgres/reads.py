@@ -19,7 +19,7 @@ from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice, c
 
 from ...core import ConflictRecord, Ledger, LinkGeneration, MdmPriority, RunEnd, binding_of, priority_of
 from ...handlers import add_wanted
-from ...model import Effects, Needs, Record, RunState, State
+from ...model import Effects, Needs, Record, RunState, State, Wanted
 from .connection import Connection
 from .writes import write_effects
 
@@ -280,10 +280,10 @@ class PgStore:
             ledger = Ledger(tenant)
             state.digests[tenant] = n.digests
             fresh = await self._fresh(tenant, n)
+            removed = {}
             if fresh:  # unchanged devices: neither loaded nor looked up by key
                 state.unchanged[tenant] = fresh
-                for b in fresh:
-                    del n.observed[b]
+                removed = {b: n.observed.pop(b) for b in fresh}
             bindings = list(n.observed)
             _add(
                 ledger,
@@ -304,11 +304,24 @@ class PgStore:
                 state.ends[run_id] = end
                 unbound += [(integration, new_id) for new_id, _ in end.reenroll]
             await self._load_unbound(ledger, tenant, n, unbound)
+            await self._load_late(ledger, tenant, n, removed)
             for conflict in n.conflicts.values():
                 ledger.put_conflict(conflict)
             ledger.priority = await self._priority(tenant)  # R-P1
             state.ledgers[tenant] = ledger
         return state
+
+    async def _load_late(
+        self, ledger: Ledger, tenant: str, n: Needs, removed: dict[tuple[str, str], Wanted]
+    ) -> None:
+        """A fresh binding whose device another record loaded after all (a key lookup, a run end)
+        takes the full path in the fold (fast_path.unchanged): load what that path may read for it
+        (R-J3: the owners of its proposed asset number), as if it had never been fresh."""
+        while late := {b: w for b, w in removed.items() if ledger.bound_to(*b) is not None}:
+            for b in late:
+                del removed[b]
+            n.observed.update(late)
+            await self._load_unbound(ledger, tenant, n, [])
 
     async def _fresh(self, tenant: str, n: Needs) -> set[tuple[str, str]]:
         keys = [(b, d) for b, d in n.digests.items() if d is not None and b in n.observed]
