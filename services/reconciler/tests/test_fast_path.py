@@ -242,7 +242,7 @@ def scenario(first: list[ObservedDevice], plan: list[tuple[Any, ...]]) -> list[l
 
 
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
