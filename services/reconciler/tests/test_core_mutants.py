@@ -339,10 +339,12 @@ def observed(mdm_id: str, **fields: object) -> ObservedDevice:
 
 
 def test_a_dry_run_plans_only_the_move_of_the_binding() -> None:
-    ledger = Ledger.of("acme", [bound(serial_number="SN-1")])
+    before = bound(serial_number="SN-1")
+    ledger = Ledger.of("acme", [before])
     end = RunEnd(unseen=(DEV,), reenroll=(("m-new", DEV),))
     out = decide_run_end(ledger, LINK, RUN, end, NOW, partial=None, dry_run=True)
     ((moved, conflict),) = out.reenrolled
+    assert moved.before == before
     assert conflict is None and out.missing == () and out.unseen == 0
     assert moved.changes == (FieldChange(field="binding", before="m-77", after="m-new", rule="binding"),)
     assert moved.provenance == Provenance(actor="sync", integration_id="int-intune-1", sync_run_id=RUN)
