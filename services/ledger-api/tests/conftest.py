@@ -315,18 +315,24 @@ def mdm_sync(
         asset_number_source="device_name",
     )
 
-    async def run(devices: list[Any], *, dry_run: bool = False) -> dict[str, Any]:
+    default = link
+
+    async def run(devices: list[Any], *, dry_run: bool = False, link: Any = None) -> dict[str, Any]:
+        """`link`: another master link's run (issue 11: a second MDM); default ml-intune-1."""
+        link = link or default
         run_id = uuid.uuid4()
         events: list[Event] = [
             SyncRunStarted(tenant_id="acme", sync_run_id=run_id, master_link=link, dry_run=dry_run),
             *(
-                DeviceObserved(tenant_id="acme", sync_run_id=run_id, integration_id="int-intune-1", device=d)
+                DeviceObserved(
+                    tenant_id="acme", sync_run_id=run_id, integration_id=link.integration_id, device=d
+                )
                 for d in devices
             ),
             SyncRunCompleted(
                 tenant_id="acme",
                 sync_run_id=run_id,
-                integration_id="int-intune-1",
+                integration_id=link.integration_id,
                 devices_observed=len(devices),
             ),
         ]

@@ -31,6 +31,7 @@ from .api import (
     docs,
     integrations,
     master_links,
+    mdm_priority,
     ops,
     plans,
     sync,
@@ -137,6 +138,7 @@ def build_app(
     app.include_router(plans.router)
     app.include_router(integrations.router)
     app.include_router(master_links.router)
+    app.include_router(mdm_priority.router)  # R-P1 (issue 11)
     app.include_router(sync.router)
     app.include_router(tokens.router)
     app.include_router(tenant_settings.router)

@@ -21,6 +21,13 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class OtherBinding(BaseModel):
+    binding: Binding
+    mdm: MdmOnlyFields | None = None
+    missing_from_mdm: bool = False
+    last_seen_at: datetime | None = None
+
+
 class Device(BaseModel):
     device_id: uuid.UUID
     version: int
@@ -40,6 +47,11 @@ class Device(BaseModel):
     last_seen_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # R-P2/R-P4 (issue 11): the other MDMs bound to the device (`binding`/`mdm` are the primary's:
+    # the highest-priority bound MDM), each with its MDM-only fields and its own missing state.
+    other_bindings: list[OtherBinding] = []
+    # R-P3: per synced field, the integration whose value it holds (set while several MDMs are bound)
+    field_origins: dict[str, str] = {}
 
 
 class DevicePage(BaseModel):
@@ -52,6 +64,7 @@ class FieldChangeOut(BaseModel):
     before: Any
     after: Any
     rule: str
+    origin_integration_id: str | None = None  # R-P3: the MDM that gave the value
 
 
 class ProvenanceOut(BaseModel):

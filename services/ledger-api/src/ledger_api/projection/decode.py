@@ -7,6 +7,7 @@ typed columns and small JSON documents, COPYed as they are. Code reads it by nam
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import NamedTuple, Protocol
 
 from pydantic import TypeAdapter
 
-from ledger_contracts import FieldChange, LedgerDeviceChanged, SyncRunSummary, codec
+from ledger_contracts import FieldChange, LedgerDevice, LedgerDeviceChanged, SyncRunSummary, codec
 
 from .events import OTHER_MESSAGES, Positioned
 
@@ -77,6 +78,9 @@ class StagedChange(NamedTuple):
     last_seen_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # R-P2/R-P3 (issue 11): the bindings beyond the primary, and each field's origin MDM (JSON)
+    other_bindings: str | None = None
+    field_origins: str | None = None
 
 
 # The columns COPYed into `stage_changes` (all of them but `latest`, which defaults to true).
@@ -132,6 +136,14 @@ _changes_json = TypeAdapter(tuple[FieldChange, ...]).dump_json
 _custom_fields_json = TypeAdapter(dict[str, str | None]).dump_json
 
 
+def _history_changes(changes: tuple[FieldChange, ...]) -> str:
+    """The changes as stored in history; `origin_integration_id` (R-P3) only where a change has one
+    (a device bound to several MDMs), so history of single-MDM devices is stored as before."""
+    if all(c.origin_integration_id is None for c in changes):
+        return json.dumps([c.model_dump(mode="json", exclude={"origin_integration_id"}) for c in changes])
+    return _changes_json(changes).decode()
+
+
 def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> StagedChange:
     head = StagedChange(
         kafka_partition=record.partition,
@@ -144,7 +156,7 @@ def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> StagedChange:
         command_id=msg.provenance.command_id,
         occurred_at=msg.occurred_at,
         previous_source=msg.previous_source,
-        changes=_changes_json(msg.changes).decode(),
+        changes=_history_changes(msg.changes),
         provenance=msg.provenance.model_dump_json(),
     )
     d = msg.device
@@ -170,6 +182,18 @@ def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> StagedChange:
         last_seen_at=d.last_seen_at,
         created_at=d.created_at,
         updated_at=d.updated_at,
+        other_bindings=_other_bindings_json(d) if d.other_bindings else "[]",
+        field_origins=json.dumps(d.field_origins) if d.field_origins else "{}",
+    )
+
+
+def _other_bindings_json(d: LedgerDevice) -> str:
+    """What the API shows of each other binding: the binding, its MDM-only fields and state."""
+    return json.dumps(
+        [
+            b.model_dump(mode="json", include={"binding", "mdm", "missing_from_mdm", "last_seen_at"})
+            for b in d.other_bindings
+        ]
     )
 
 

@@ -58,6 +58,7 @@ CREATE TEMP TABLE stage_changes (
     assigned_user text, status text, notes text, custom_fields jsonb, binding_integration_id text,
     binding_mdm_kind text, binding_mdm_device_id text, mdm jsonb, missing_from_mdm boolean,
     last_seen_at timestamptz, created_at timestamptz, updated_at timestamptz,
+    other_bindings jsonb, field_origins jsonb,
     latest boolean NOT NULL DEFAULT true
 ) ON COMMIT DROP
 """
@@ -85,11 +86,13 @@ _UPSERTS = """
 INSERT INTO ledger.devices AS cur (
     tenant_id, device_id, version, source, asset_number, serial_number, os, manufacturer, model,
     assigned_user, status, notes, custom_fields, binding_integration_id, binding_mdm_kind,
-    binding_mdm_device_id, mdm, missing_from_mdm, last_seen_at, created_at, updated_at)
+    binding_mdm_device_id, mdm, missing_from_mdm, last_seen_at, created_at, updated_at, other_bindings,
+    field_origins)
 SELECT s.tenant_id, s.device_id, s.version, s.source, s.asset_number, s.serial_number, s.os,
        s.manufacturer, s.model, s.assigned_user, s.status, s.notes, s.custom_fields,
        s.binding_integration_id, s.binding_mdm_kind, s.binding_mdm_device_id, s.mdm,
-       s.missing_from_mdm, s.last_seen_at, s.created_at, s.updated_at
+       s.missing_from_mdm, s.last_seen_at, s.created_at, s.updated_at,
+       coalesce(s.other_bindings, '[]'), coalesce(s.field_origins, '{}')
 FROM stage_changes s
 WHERE s.latest AND s.change <> 'deleted'
   AND NOT EXISTS (
@@ -103,7 +106,8 @@ ON CONFLICT (tenant_id, device_id) DO UPDATE SET
     binding_integration_id = excluded.binding_integration_id, binding_mdm_kind = excluded.binding_mdm_kind,
     binding_mdm_device_id = excluded.binding_mdm_device_id, mdm = excluded.mdm,
     missing_from_mdm = excluded.missing_from_mdm, last_seen_at = excluded.last_seen_at,
-    created_at = excluded.created_at, updated_at = excluded.updated_at
+    created_at = excluded.created_at, updated_at = excluded.updated_at,
+    other_bindings = excluded.other_bindings, field_origins = excluded.field_origins
 WHERE cur.version < excluded.version
 """
 

@@ -15,7 +15,7 @@ _DETAIL = """
 SELECT device_id, tenant_id, version, source, asset_number, serial_number, os, manufacturer, model,
        assigned_user, status, notes, custom_fields::text AS custom_fields, binding_integration_id,
        binding_mdm_kind, binding_mdm_device_id, mdm::text AS mdm, missing_from_mdm, last_seen_at,
-       created_at, updated_at
+       created_at, updated_at, other_bindings::text AS other_bindings, field_origins::text AS field_origins
 FROM ledger.devices WHERE tenant_id = $1 AND device_id = $2
 """
 
@@ -48,6 +48,10 @@ def _detail(r: asyncpg.Record) -> dict[str, Any]:
         "last_seen_at": r["last_seen_at"],
         "created_at": r["created_at"],
         "updated_at": r["updated_at"],
+        # R-P2/R-P4: every other MDM bound to the device, with its own state; R-P3: each synced
+        # field's origin MDM (empty while one MDM at most is bound)
+        "other_bindings": json.loads(r["other_bindings"]) if bound else [],
+        "field_origins": json.loads(r["field_origins"]) if bound else {},
     }
 
 
