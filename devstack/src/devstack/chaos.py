@@ -112,8 +112,10 @@ class Chaos:
         return victim
 
     def supervise(self) -> None:
-        """What systemd or Kubernetes would do: start a service again that exited by itself (e.g.
-        on losing PostgreSQL). The clean run has no supervisor: a service that exits there fails it."""
+        """What systemd or Kubernetes would do: start a service again that exited by itself. No
+        service should need it (the reconciler and the API ride out a PostgreSQL crash): a round
+        in which it restarted anything fails (`main`, `tests/e2e/test_chaos.py`). The clean run
+        has no supervisor: a service that exits there fails it."""
         if self.rng is None:
             self.stack.check_alive()
             return
@@ -402,6 +404,11 @@ def main(devices: int, rounds: int, seed: int) -> int:
             try:
                 outcome = run_scenario(stack, chaos)
                 diffs = compare(reference, outcome)
+                diffs += [
+                    f"{line}: a service died by itself"
+                    for line in chaos.log
+                    if line.startswith("supervisor:")
+                ]
             except Exception as exc:  # a round that cannot finish is a failed round, with its reason
                 diffs = [f"round did not finish: {type(exc).__name__}: {exc}"]
         failed += bool(diffs)
