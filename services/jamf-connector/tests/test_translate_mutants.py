@@ -77,3 +77,52 @@ def test_a_malformed_user_field_is_named_by_the_section_it_came_from(section: st
     device, warnings = translate("mobile", raw)
     assert device.assigned_user == "kim"
     assert [(w.field, w.kind) for w in warnings] == [(f"{section}.emailAddress", "warning")]
+
+
+def _set(raw: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    node = raw
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+@pytest.mark.rule("R-M14")
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("general", ["not", "an", "object"]),
+        ("hardware", "not an object"),
+        ("userAndLocation", 7),
+        ("general.osVersion", {"major": 17}),
+        ("deviceType", ["iOS"]),
+        ("hardware.modelIdentifier", {"id": 1}),
+        ("hardware.model", ["iPhone"]),
+        ("general.lastContactDate", ["2026-11-01"]),
+        ("general.lastContactDate", "yesterday"),
+    ],
+)
+def test_a_malformed_mobile_field_is_emptied_with_a_warning_naming_it(path: str, value: Any) -> None:
+    raw = _mobile()
+    raw.setdefault("userAndLocation", {})
+    _set(raw, path, value)
+    device, warnings = translate("mobile", raw)
+    assert device.mdm_device_id.startswith("mobile:")
+    # hardware.model is read twice (OS family, model) and warned twice: a set (see the report)
+    assert {w.field for w in warnings} == {path}
+
+
+def test_a_numeric_os_version_is_read_as_text() -> None:
+    raw = _mobile()
+    _set(raw, "general.osVersion", 17)
+    _set(raw, "hardware.modelIdentifier", "iPhone15,4")
+    device, warnings = translate("mobile", raw)
+    assert (device.os, warnings) == ("iOS (17)", ())
+
+
+def test_a_mobile_record_with_only_id_uses_it() -> None:
+    raw = _mobile()
+    raw.pop("mobileDeviceId", None)
+    raw["id"] = "4711"
+    device, _ = translate("mobile", raw)
+    assert device.mdm_device_id == "mobile:4711"
