@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from ledger_contracts import FieldChange, LedgerDevice, LedgerDeviceChanged, SyncRunSummary, codec
 
-from .events import OTHER_MESSAGES, Positioned
+from .events import OTHER_MESSAGES, Positioned, history_changes
 
 CONSUMER_NAME = "ledger-api"
 
@@ -136,14 +136,6 @@ _changes_json = TypeAdapter(tuple[FieldChange, ...]).dump_json
 _custom_fields_json = TypeAdapter(dict[str, str | None]).dump_json
 
 
-def _history_changes(changes: tuple[FieldChange, ...]) -> str:
-    """The changes as stored in history; `origin_integration_id` (R-P3) only where a change has one
-    (a device bound to several MDMs), so history of single-MDM devices is stored as before."""
-    if all(c.origin_integration_id is None for c in changes):
-        return json.dumps([c.model_dump(mode="json", exclude={"origin_integration_id"}) for c in changes])
-    return _changes_json(changes).decode()
-
-
 def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> StagedChange:
     head = StagedChange(
         kafka_partition=record.partition,
@@ -156,7 +148,7 @@ def _stage_row(record: KafkaRecord, msg: LedgerDeviceChanged) -> StagedChange:
         command_id=msg.provenance.command_id,
         occurred_at=msg.occurred_at,
         previous_source=msg.previous_source,
-        changes=_history_changes(msg.changes),
+        changes=history_changes(msg.changes),
         provenance=msg.provenance.model_dump_json(),
     )
     d = msg.device

@@ -11,6 +11,7 @@ its result does not depend on how records were cut into batches (a replay cuts t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -88,6 +89,14 @@ ON CONFLICT (event_id, seq) DO NOTHING
 _changes_json = TypeAdapter(tuple[FieldChange, ...]).dump_json
 
 
+def history_changes(changes: tuple[FieldChange, ...]) -> str:
+    """Changes as stored (history, dry-run items): `origin_integration_id` (R-P3, issue 11) only
+    where a change has one (a device bound to several MDMs), so other changes are stored as before."""
+    if all(c.origin_integration_id is None for c in changes):
+        return json.dumps([c.model_dump(mode="json", exclude={"origin_integration_id"}) for c in changes])
+    return _changes_json(changes).decode()
+
+
 async def project_events(conn: Connection, events: Sequence[Positioned]) -> int:
     """Write the batch's non-device messages (in the caller's transaction); returns how many."""
     recorded, resolved, rejected, imported, planned = [], [], [], [], []
@@ -130,7 +139,7 @@ async def project_events(conn: Connection, events: Sequence[Positioned]) -> int:
                     item.action,
                     item.mdm_device_id,
                     item.device_id,
-                    _changes_json(item.changes).decode(),
+                    history_changes(item.changes),
                     item.conflict_rule,
                     item.message,
                 )
