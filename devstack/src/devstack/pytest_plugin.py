@@ -5,6 +5,7 @@ Each test gets its own topic prefix and its own database (STYLE §7: unique per 
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,8 +36,11 @@ def pg_server(infra_root: Path) -> Iterator[infra.Database]:
 
 
 @pytest.fixture
-async def database_url(pg_server: infra.Database) -> str:
-    return await testing.create_database(pg_server.url)
+async def database_url(pg_server: infra.Database) -> AsyncIterator[str]:
+    url = await testing.create_database(pg_server.url)
+    yield url
+    with contextlib.suppress(Exception):  # a test that restarted or broke the server keeps its database
+        await testing.drop_database(pg_server.url, url)
 
 
 @pytest.fixture
