@@ -179,6 +179,7 @@ def _during(exc: Exception, cause: Exception) -> Exception:
             True,
         ),
         (_during(ValueError("a bug"), KeyError("x")), False),
+        (asyncpg.exceptions._base.InternalClientError("cannot switch to state 15; another operation"), True),
     ],
 )
 def test_only_connection_errors_are_retried(exc: Exception, retried: bool) -> None:

@@ -49,6 +49,9 @@ _CONNECTION_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
+    # "cannot switch to state N; another operation is in progress": the pool resetting a connection
+    # whose server died mid-query (seen in `make chaos`, with no other error in its context).
+    asyncpg.exceptions._base.InternalClientError,
 )
 
 
@@ -145,6 +148,7 @@ class Reconciler:
             with attempt:
                 if attempt.num > 1:
                     log.warning("batch.retry", attempt=attempt.num, reason="database unreachable")
+                    await self.pool.expire_connections()  # none of the old server's connections
                 await self.handle(batch)
 
     async def stop(self) -> None:
