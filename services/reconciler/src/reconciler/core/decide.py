@@ -274,9 +274,11 @@ def update_from_mdm(
 
 
 def _clean_input(fields: DeviceFieldsInput) -> dict[str, object]:
-    """Only the keys the person set; blank strings mean 'empty'."""
+    """Only the keys the person set; blank strings mean 'empty'. In the contract's field order:
+    `model_fields_set` is a set, and its order changes with the process's hash seed — a batch
+    processed again after a restart must give byte-identical events."""
     out: dict[str, object] = {}
-    for name in fields.model_fields_set:
+    for name in (n for n in type(fields).model_fields if n in fields.model_fields_set):
         value = getattr(fields, name)
         if isinstance(value, str):
             value = value.strip() or None
