@@ -252,6 +252,10 @@ def test_04_link_with_a_preview_and_watch_the_first_sync(world: World) -> None:
     preview = page.locator("#link-preview")
     assert preview.is_visible()
     assert "Serial number ↔ Serial number" in page.locator("#preview-settings").inner_text()
+    # The preview is a real dry run (POST /v1/master-links/preview): its planned items are listed
+    # before anything is linked.
+    planned = page.locator("#plan-items tbody tr")
+    assert planned.count() >= 1, page.locator("#link-preview").inner_text()
     page.click("#execute")
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+\?linked=1"))
     # console.js polls the run and reloads the page when it is finished.

@@ -262,6 +262,11 @@ _PAIRS: dict[str, tuple[str, str]] = {
     "ml.last_run": ("前回の同期", "Last sync"),
     "ml.preview": ("プレビュー (ドライラン)", "Preview (dry run)"),
     "ml.preview_title": ("マスタ連携のプレビュー", "Master link preview"),
+    "ml.preview_pending": (
+        "ドライランはまだ実行中です。結果は同期履歴で確認できます。",
+        "The dry run is still running; follow it in the sync runs.",
+    ),
+    "ml.preview_empty": ("このマスタ連携で変わるデバイスはありません。", "Linking changes no device."),
     "ml.preview_none": (
         "この API は連携前のドライランを提供していません。"
         "下記の設定で連携すると、最初に全件同期が行われます。"

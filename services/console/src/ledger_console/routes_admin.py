@@ -3,6 +3,7 @@ daily sync time, sync now, change, unlink with the seed's two choices: R-M1, R-M
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Annotated, Any
 
@@ -252,12 +253,35 @@ async def new_link(p: PageDep, request: Request) -> Response:
     )
 
 
+PREVIEW_WAIT_SECONDS = 30.0  # a dry run of a few thousand devices takes seconds; beyond, the run page
+
+
 async def _create_plan(p: Page, body: dict[str, Any]) -> dict[str, Any] | None:
-    """A dry run of a link that does not exist yet, when the API offers one."""
+    """A dry run of a link that does not exist yet, when the API offers one. The API answers at
+    once with the dry run's sync run (`POST /v1/master-links/preview`); the page waits, bounded,
+    for it to finish and shows its plan — or, if it takes longer, says where it can be followed."""
     for path in ("/v1/master-links/preview", "/v1/master-links/plan", "/v1/master-links/dry-run"):
         if await p.caps.has("POST", path):
-            return (await p.api.request("POST", path, json=body)).body  # type: ignore[no-any-return]
+            answer: dict[str, Any] = (await p.api.request("POST", path, json=body)).body
+            run = answer.get("sync_run") or {}
+            if not answer.get("plan_url") or not run.get("sync_run_id"):
+                return answer  # an API that answers with the plan itself
+            return await _finished_plan(p, str(run["sync_run_id"]), str(answer["plan_url"]))
     return None
+
+
+async def _finished_plan(p: Page, run_id: str, plan_url: str) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + PREVIEW_WAIT_SECONDS
+    run: dict[str, Any] = {}
+    while asyncio.get_running_loop().time() < deadline:
+        run = await p.api.get(f"/v1/sync-runs/{run_id}")
+        if run.get("status") in ("completed", "failed", "refused"):
+            break
+        await asyncio.sleep(0.5)  # polling the public API for the dry run's end (no push channel)
+    if run.get("status") != "completed":
+        return {"pending_run": run_id, "status": run.get("status"), "error": run.get("error")}
+    plan: dict[str, Any] = await p.api.get(plan_url, {"limit": "100"})
+    return plan
 
 
 @router.post("/links/preview")
