@@ -266,6 +266,10 @@ _PAIRS: dict[str, tuple[str, str]] = {
         "ドライランはまだ実行中です。結果は同期履歴で確認できます。",
         "The dry run is still running; follow it in the sync runs.",
     ),
+    "ml.preview_failed": (
+        "ドライランが失敗しました。連携の接続テストを確認してください。",
+        "The dry run failed; check the integration's connection test.",
+    ),
     "ml.preview_empty": ("このマスタ連携で変わるデバイスはありません。", "Linking changes no device."),
     "ml.preview_none": (
         "この API は連携前のドライランを提供していません。"
