@@ -69,23 +69,12 @@ async def create_master_link(
     sync run of its first full sync (`trigger: link_created`), then synced daily at
     `schedule.local_time` in `schedule.time_zone` (default 06:00 in the tenant's zone, R-M7)."""
     assert state.sync_requests is not None
-    integration = await integrations.get(conn, tenant, body.integration_id)
-    if integration is None:
-        raise NotFound(
-            f"integration {body.integration_id!r} not found", {"integration_id": body.integration_id}
-        )
-    link_id = body.master_link_id or f"ml-{uuid.uuid4().hex[:12]}"
+    settings = await _proposed(conn, tenant, body)
+    link_id = settings.master_link_id
     default_time, default_zone = await tenants.schedule_defaults(conn, tenant)
     schedule = body.schedule
     local_time = time.fromisoformat(schedule.local_time) if schedule and schedule.local_time else default_time
     zone = schedule.time_zone if schedule and schedule.time_zone else default_zone
-    settings = MasterLinkSettings(
-        master_link_id=link_id,
-        integration_id=body.integration_id,
-        mdm_kind=integration["kind"],
-        matching_key=body.matching_key,
-        asset_number_source=body.asset_number_source,
-    )
     now = state.clock()
     await _creatable(conn, tenant, body.integration_id, link_id)  # first without a number: none skipped
     generation = await _reserve_generation(conn, tenant, body.integration_id)
@@ -136,20 +125,9 @@ async def preview_master_link(
     link generation (0): it binds, unbinds and deletes nothing, so it needs no place in R-M12's
     order. Create the link with the same `master_link_id` once the plan looks right."""
     assert state.sync_requests is not None
-    integration = await integrations.get(conn, tenant, body.integration_id)
-    if integration is None:
-        raise NotFound(
-            f"integration {body.integration_id!r} not found", {"integration_id": body.integration_id}
-        )
-    link_id = body.master_link_id or f"ml-{uuid.uuid4().hex[:12]}"
+    settings = await _proposed(conn, tenant, body)
+    link_id = settings.master_link_id
     await _creatable(conn, tenant, body.integration_id, link_id)
-    settings = MasterLinkSettings(
-        master_link_id=link_id,
-        integration_id=body.integration_id,
-        mdm_kind=integration["kind"],
-        matching_key=body.matching_key,
-        asset_number_source=body.asset_number_source,
-    )
     async with conn.transaction():
         run = await state.sync_requests(
             conn, tenant_id=tenant, link=settings, trigger="manual", dry_run=True, now=state.clock()
@@ -164,6 +142,23 @@ async def preview_master_link(
         }
         await audit.record(conn, tenant, actor, "master_link.preview", "master_link", link_id, None, out)
     return LedgerJSONResponse(out, status_code=202, headers={"Location": out["plan_url"]})
+
+
+async def _proposed(conn: Conn, tenant: str, body: NewMasterLink) -> MasterLinkSettings:
+    """The settings the link of `body` would have (404 for an unknown integration); its id is
+    the body's or a new one. Shared by creating a link and previewing it."""
+    integration = await integrations.get(conn, tenant, body.integration_id)
+    if integration is None:
+        raise NotFound(
+            f"integration {body.integration_id!r} not found", {"integration_id": body.integration_id}
+        )
+    return MasterLinkSettings(
+        master_link_id=body.master_link_id or f"ml-{uuid.uuid4().hex[:12]}",
+        integration_id=body.integration_id,
+        mdm_kind=integration["kind"],
+        matching_key=body.matching_key,
+        asset_number_source=body.asset_number_source,
+    )
 
 
 async def _creatable(conn: Conn, tenant: str, integration_id: str, link_id: str) -> None:
