@@ -7,9 +7,9 @@ imports (`…/import.csv`) have their own, larger limit (`LEDGER_API_IMPORT_MAX_
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .api.responses import error_response
 
 
 class BodyTooLarge(Exception):
@@ -37,7 +37,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > limit:
-                    await _refuse(send, limit)
+                    await _refuse(scope, receive, send, limit)
                     return
         received = 0
         started = False
@@ -60,24 +60,15 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _refuse(send, limit)
+                await _refuse(scope, receive, send, limit)
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "too_large",
-                "message": f"the request body is larger than this endpoint accepts ({limit} bytes)",
-                "details": {"limit": limit},
-            }
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
+async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    """The API's one error shape (`api.responses.error_response`), sent before the app runs."""
+    response = error_response(
+        413,
+        "too_large",
+        f"the request body is larger than this endpoint accepts ({limit} bytes)",
+        {"limit": limit},
     )
-    await send({"type": "http.response.body", "body": body})
+    await response(scope, receive, send)
