@@ -20,11 +20,6 @@ class TokenOwner:
     scopes: tuple[str, ...]
 
 
-async def tenant_for_token(conn: Connection, token_hash: str) -> str | None:
-    owner = await token_owner(conn, token_hash)
-    return owner.tenant_id if owner else None
-
-
 async def token_owner(conn: Connection, token_hash: str) -> TokenOwner | None:
     """The owner of a live (not revoked) token; a revoked token is unknown at once (R-A3)."""
     row = await conn.fetchrow(
