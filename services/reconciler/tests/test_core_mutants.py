@@ -13,6 +13,7 @@ import pytest
 
 from ledger_contracts import (
     Binding,
+    BoundMdm,
     CreateDevice,
     DeleteDevice,
     DeviceFieldsInput,
@@ -734,14 +735,39 @@ def test_link_to_a_candidate_that_is_gone_is_rejected() -> None:
     assert out == Rejected(CMD, DEV, "candidate_not_found", f"candidate {DEV} no longer exists")
 
 
-def test_link_to_a_candidate_of_another_integration_is_rejected() -> None:
+@pytest.mark.rule("R-P2")
+def test_link_to_a_candidate_of_another_integration_adds_a_binding() -> None:
     jamf = Binding(integration_id="int-jamf-1", mdm_kind="jamf_pro", mdm_device_id="computer:1")
     ledger = conflicted(
         device(serial_number="SN-5", source="jamf_pro", binding=jamf), device(OTHER, serial_number="SN-5")
     )
     out = decide_resolution(ledger, resolve("link", DEV), uuid.uuid4(), NOW)
+    assert isinstance(out, Resolved) and isinstance(out.change, Updated)
+    assert out.conflict == record().close("link", DEV, CMD, NOW)
+    linked = out.change.device
+    intune = Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-5")
+    assert linked.device_id == DEV and linked.binding == jamf and linked.source == "jamf_pro"
+    assert [o.binding for o in linked.other_bindings] == [intune]
+    assert linked.other_bindings[0].last_seen_at == SEEN and linked.other_bindings[0].mdm is not None
+    assert out.change.provenance.command_id == CMD and out.change.provenance.actor == "manual"
+    added = [c for c in out.change.changes if c.field == "bindings"]
+    assert [(c.before, c.after, c.rule) for c in added] == [(None, "int-intune-1:m-5", "binding")]
+
+
+@pytest.mark.rule("R-P2")
+def test_link_to_a_shared_candidate_with_a_binding_of_the_same_integration_is_rejected() -> None:
+    jamf = Binding(integration_id="int-jamf-1", mdm_kind="jamf_pro", mdm_device_id="computer:1")
+    intune = Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-4")
+    shared = device(serial_number="SN-5", source="jamf_pro", binding=jamf)
+    shared = shared.model_copy(update={"other_bindings": (BoundMdm(binding=intune),)})
+    ledger = conflicted(shared, device(OTHER, serial_number="SN-5"))
+    out = decide_resolution(ledger, resolve("link", DEV), uuid.uuid4(), NOW)
     assert out == Rejected(
-        CMD, DEV, "candidate_bound_to_other_integration", f"device {DEV} is bound to integration int-jamf-1"
+        CMD,
+        DEV,
+        "candidate_bound_to_same_integration",
+        f"device {DEV} is bound to intune device m-4 of integration int-intune-1 already (one MDM "
+        "device per integration, R-P2); resolve with create, or ignore",
     )
 
 

@@ -12,10 +12,10 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from ledger_contracts import MasterLinkSettings, Provenance, ResolveConflict
+from ledger_contracts import LedgerDevice, MasterLinkSettings, Provenance, ResolveConflict
 
-from .decide import create_from_mdm, update_from_mdm
-from .ledger import Ledger
+from .decide import create_from_mdm, observe_shared, update_from_mdm
+from .ledger import Ledger, binding_keys, binding_of
 from .outcomes import (
     Conflict,
     ConflictRecord,
@@ -123,16 +123,29 @@ def decide_resolution(
     target = ledger.devices.get(command.device_id)
     if target is None:
         return reject("candidate_not_found", f"candidate {command.device_id} no longer exists")
-    if target.binding is not None and target.binding.integration_id != conflict.integration_id:
-        # One ledger device follows one master (one binding): moving it would make the other
-        # integration's next sync collide with it again.
-        return reject(
-            "candidate_bound_to_other_integration",
-            f"device {target.device_id} is bound to integration {target.binding.integration_id}",
+    if target.binding is not None and not _bound_only_to(target, conflict.integration_id):
+        # R-P2: bound to other integrations: this MDM device becomes one more binding of it, unless
+        # the device already has one of this integration (one MDM device per integration).
+        if (same := binding_of(target, conflict.integration_id)) is not None:
+            return reject(
+                "candidate_bound_to_same_integration",
+                f"device {target.device_id} is bound to {same.mdm_kind} device {same.mdm_device_id} "
+                f"of integration {conflict.integration_id} already (one MDM device per integration, "
+                "R-P2); resolve with create, or ignore",
+            )
+        added = observe_shared(
+            ledger, conflict.link, target, conflict.observed, now, provenance, seen_at=seen
         )
+        assert isinstance(added, Updated)  # a binding is added, so something always changes
+        return Resolved(conflict.close("link", target.device_id, command.event_id, now), added)
     # A candidate bound to another MDM device of the same integration: the binding moves here.
     linked = update_from_mdm(
         ledger, conflict.link, target, conflict.observed, now, provenance, bind=True, seen_at=seen
     )
     assert isinstance(linked, Updated)  # binding changes, so something always changes
     return Resolved(conflict.close("link", target.device_id, command.event_id, now), linked)
+
+
+def _bound_only_to(device: LedgerDevice, integration_id: str) -> bool:
+    """Every binding of the device is to an MDM device of `integration_id`."""
+    return all(i == integration_id for i, _ in binding_keys(device))

@@ -56,7 +56,7 @@ def decide_observation(
     provenance = Provenance(actor="sync", integration_id=link.integration_id, sync_run_id=sync_run_id)
     bound = ledger.bound_to(link.integration_id, observed.mdm_device_id)
     if bound is not None and (is_shared(bound) or _bound_elsewhere(bound, link)):
-        return _observe_shared(ledger, link, bound, observed, now, provenance, keep_empty)  # R-P3
+        return observe_shared(ledger, link, bound, observed, now, provenance, keep_empty)  # R-P3
     if bound is not None:  # R-M4: the binding wins over any key
         return update_from_mdm(
             ledger, link, bound, observed, now, provenance, bind=False, keep_empty=keep_empty
@@ -95,7 +95,7 @@ def decide_observation(
     (candidate,) = candidates
     if candidate.binding is not None and not _bound_to_integration(candidate, link.integration_id):
         # R-P2: bound to other MDMs only: an unambiguous match binds one more MDM device
-        return _observe_shared(ledger, link, candidate, observed, now, provenance, keep_empty)
+        return observe_shared(ledger, link, candidate, observed, now, provenance, keep_empty)
     if candidate.binding is not None:
         other = binding_of(candidate, link.integration_id) or candidate.binding
         rule: ConflictRule = (
@@ -126,22 +126,36 @@ def _bound_to_integration(device: LedgerDevice, integration_id: str) -> bool:
     return integration_id in ids + [b.binding.integration_id for b in device.other_bindings]
 
 
-def _observe_shared(
+def observe_shared(
     ledger: Ledger,
     link: MasterLinkSettings,
     device: LedgerDevice,
     observed: ObservedDevice,
     now: datetime,
     provenance: Provenance,
-    keep_empty: bool,
+    keep_empty: bool = False,
+    *,
+    seen_at: datetime | None = None,
+    extra: list[FieldChange] | None = None,
 ) -> Updated | Unchanged:
-    """R-P2/R-P3: a device bound to several MDMs (or about to be) re-derived from all of them."""
+    """R-P2/R-P3: a device bound to several MDMs (or about to be) re-derived from all of them.
+    `seen_at`: when the MDM reported it, if not `now` (a conflict resolved later); `extra`: changes
+    the history adds (R-S7: a remembered binding bound back)."""
     binding = Binding(
         integration_id=link.integration_id, mdm_kind=link.mdm_kind, mdm_device_id=observed.mdm_device_id
     )
     reported = mdm_values(observed, link.asset_number_source)
     return observe(
-        ledger, device, binding, _mdm_block(observed), reported, now, provenance, keep_empty=keep_empty
+        ledger,
+        device,
+        binding,
+        _mdm_block(observed),
+        reported,
+        now,
+        provenance,
+        keep_empty=keep_empty,
+        seen_at=seen_at,
+        extra=extra,
     )
 
 

@@ -197,10 +197,14 @@ def observe(
     provenance: Provenance,
     *,
     keep_empty: bool = False,
+    seen_at: datetime | None = None,
+    extra: list[FieldChange] | None = None,
 ) -> Updated | Unchanged:
-    """R-P2/R-P3: `binding`'s MDM reported the device (a binding added when it is new)."""
+    """R-P2/R-P3: `binding`'s MDM reported the device (a binding added when it is new). `seen_at`:
+    when the MDM reported it, when that is not `now` (a conflict resolved later); `extra`: changes
+    the caller adds to the history (R-S7: a remembered binding bound back)."""
     bindings = bindings_of(device)
-    extra: list[FieldChange] = []
+    extra = list(extra or [])
     old = next((b for b in bindings if b.binding.integration_id == binding.integration_id), None)
     if old is None:
         extra.append(
@@ -225,7 +229,7 @@ def observe(
         binding=binding,
         mdm=mdm,
         missing_from_mdm=False,
-        last_seen_at=old.last_seen_at if old is not None and not old.missing_from_mdm else now,
+        last_seen_at=old.last_seen_at if old is not None and not old.missing_from_mdm else seen_at or now,
         reported=reported,
     )
     # In place: the order of the bindings is the default priority (the MDM that bound first first)
