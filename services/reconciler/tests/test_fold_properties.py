@@ -1,12 +1,12 @@
 """Property-based tests of the whole fold (core + batch + in-memory store), beyond single decisions:
 order independence, invariants under conflicts/ignores/unlink, and idempotent re-application.
 
-Order independence, honestly stated (see batch.canonical): within one consumed batch the order
-of a run's devices never matters — the fold sorts each stretch of observations by MDM id first.
-Across batch boundaries it holds whenever no two devices of the run compete for one key or one
-asset number; when they do, the first batch to see the key wins it (the other becomes a conflict,
-or gets the SYS asset number): deciding that order-free would mean holding back every create until
-the run ends.
+Order, honestly stated (issue 9): the order of truth is the MDM's. Competing devices (one serial
+on two records, one asset number wanted twice) are decided in the order the records sit on the
+partition, which connectors make the MDM's own stable order. What must not matter is where a
+consumed batch starts and ends — a restart, a rebalance or a slow poll moves those: any batching
+of one sequence gives the same ledger and byte-identical events. Without competing devices the
+order of a run's devices does not matter either.
 """
 
 from __future__ import annotations
@@ -141,18 +141,70 @@ def check_lifecycle_invariants(store: MemoryStore) -> None:
 # --- order independence -------------------------------------------------------------------------
 
 
+def _batches(msgs: list[Event], cuts: list[int]) -> list[list[Event]]:
+    bounds = sorted(set(cuts))
+    return [msgs[i:j] for i, j in zip([0, *bounds], [*bounds, len(msgs)], strict=True) if i < j]
+
+
 @PROPS
-@given(manuals, link_strategy("i1"), st.lists(observed, max_size=10), st.randoms(use_true_random=False))
-def test_order_of_a_runs_devices_within_a_batch_does_not_matter(fields, link, snapshot, rnd) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
-    msgs = Feed().run(link, dedupe(snapshot))
-    shuffled = msgs[1:-1]
-    rnd.shuffle(shuffled)
+@given(
+    manuals,
+    link_strategy("i1"),
+    link_strategy("i2"),
+    st.lists(observed, max_size=10),
+    st.lists(observed, max_size=6),
+    st.data(),
+)
+def test_where_batches_start_and_end_never_matters_even_with_competing_devices(  # type: ignore[no-untyped-def]  # @given supplies the arguments
+    fields, l1, l2, snapshot, resync, data
+) -> None:
+    """Issue 9: the same sequence of records, consumed in any batches (a crash and a restart moves
+    batch boundaries), gives the same devices, conflicts and byte-identical events — also when two
+    records of a run share a serial or two devices want one asset number (small alphabets)."""
+    feed = Feed()
+    msgs = feed.run(l1, dedupe(snapshot)) + feed.run(l2, dedupe(resync)) + feed.run(l1, dedupe(resync))
+    cuts = data.draw(st.lists(st.integers(1, max(1, len(msgs) - 1)), max_size=6))
     a, b = seeded(fields), seeded(fields)
     handle(a, msgs)
-    handle(b, [msgs[0], *shuffled, msgs[-1]])
+    handle(b, *_batches(msgs, cuts))
+    for device_id in a.devices.keys() | b.devices.keys():  # the differing fields first, readably
+        da, db = a.devices.get(device_id), b.devices.get(device_id)
+        assert da is not None and db is not None, (device_id, da, db)
+        assert da.model_dump() == db.model_dump(), {
+            k: (v, db.model_dump()[k]) for k, v in da.model_dump().items() if v != db.model_dump()[k]
+        }
     assert a.devices == b.devices
     assert conflict_view(a) == conflict_view(b)
-    assert a.outbox == b.outbox  # the very same events, byte for byte
+    assert a.outbox == b.outbox  # the very same events, in the same order, byte for byte
+
+
+@pytest.mark.rule("R-J3")
+def test_competing_devices_are_decided_in_the_mdms_order() -> None:
+    """The first of two records wanting one asset number keeps it, the second gets `SYS…`; the first
+    of two records with one serial is bound to the manual device, the second is a conflict — in the
+    order the MDM listed them, not by MDM id (`m9` before `m10`, which sorts first as text)."""
+    link = MasterLinkSettings(
+        master_link_id="ml-1",
+        integration_id="i1",
+        mdm_kind="jamf_pro",
+        matching_key=MatchingKey(mdm="serial_number", ledger="serial_number"),
+        asset_number_source="device_name",
+    )
+    first = ObservedDevice(mdm_device_id="m9", serial_number="SNX", device_name="Mac-1")
+    second = ObservedDevice(mdm_device_id="m10", serial_number="SNX", device_name="Mac-1")
+    names = ObservedDevice(mdm_device_id="m11", serial_number="SNY", device_name="Mac-1")
+    for order in ([first, second, names], [second, first, names]):
+        store = seeded([DeviceFieldsInput(serial_number="SNX")])
+        handle(store, Feed().run(link, order))
+        bound = {d.binding.mdm_device_id: d for d in store.devices.values() if d.binding is not None}
+        winner, loser = order[0].mdm_device_id, order[1].mdm_device_id
+        assert set(bound) == {winner, "m11"}
+        assert bound[winner].device_id == uuid.UUID(int=1)  # the manual device, matched by serial
+        assert bound[winner].asset_number == "Mac-1"
+        assert bound["m11"].asset_number == "SYSMac-1"
+        assert [(c.key, c.rule) for c in store.conflicts.values()] == [
+            (("i1", loser), "bound_to_other_mdm_device")
+        ]
 
 
 def _independent(i: int) -> st.SearchStrategy[ObservedDevice]:

@@ -5,7 +5,8 @@ Paging (the part real clients get wrong):
 * The server clamps `page-size` silently (2000): a short page is *not* the end. Page 0 tells the
   size the server really uses; the other pages are numbered from `totalCount` and that size, and
   asked for with that size, so `page` and `page-size` always agree.
-* At most `max_concurrency` requests in flight (Jamf's guidance: 5), pages yielded as they arrive.
+* At most `max_concurrency` requests in flight (Jamf's guidance: 5), pages yielded in page order
+  (the order the reconciler decides competing devices in must be the MDM's, in every run).
 * Devices added or removed during the pull shift offset pages: records are deduped on id, and one
   filtered request per kind fetches whatever slipped between two pages (paging.py explains why
   counts cannot detect it and ids can).
@@ -16,6 +17,7 @@ Paging (the part real clients get wrong):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import math
@@ -193,22 +195,28 @@ class JamfClient:
     async def _pages(
         self, path: str, params: list[tuple[str, str]], numbers: Iterable[int], size: int
     ) -> AsyncGenerator[tuple[int, Page], None]:
-        """(number, page) in completion order, at most `max_concurrency` outstanding (bounds memory)."""
+        """(number, page) in page order, at most `max_concurrency` requests outstanding.
+
+        Pages are fetched concurrently but yielded in the order the server lists them (R-M13 and
+        issue 9): the reconciler decides competing devices (two records with one serial, two
+        devices wanting one asset number) in the order it receives them, so that order must be
+        the MDM's own stable order (`sort=id:asc`), the same in every run and every attempt, not
+        the order in which responses happen to complete. A window of `max_concurrency` pages
+        bounds memory; a slow head page holds back at most that many finished ones."""
         todo = iter(numbers)
-        pending: dict[asyncio.Task[Page], int] = {}
+        window: collections.deque[tuple[int, asyncio.Task[Page]]] = collections.deque()
         try:
             while True:
-                while len(pending) < self.max_concurrency and (n := next(todo, None)) is not None:
-                    pending[asyncio.create_task(self._get_page(path, params, n, size))] = n
-                if not pending:
+                while len(window) < self.max_concurrency and (n := next(todo, None)) is not None:
+                    window.append((n, asyncio.create_task(self._get_page(path, params, n, size))))
+                if not window:
                     return
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    yield pending.pop(task), task.result()
+                number, head = window.popleft()
+                yield number, await head
         finally:
-            for task in pending:
+            for _, task in window:
                 task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*(task for _, task in window), return_exceptions=True)
 
     async def _get_page(self, path: str, params: list[tuple[str, str]], page: int, size: int) -> Page:
         response = await self._get(path, [*params, ("page", str(page)), ("page-size", str(size))])

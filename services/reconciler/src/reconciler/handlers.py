@@ -8,12 +8,16 @@ ledger and publishes what it would do (planning.py).
 
 - `references`: the runs and conflicts a batch names (loaded first).
 - `needs`: per tenant, the devices, keys and run ends the batch may read (`Needs`).
-- `fold`: the batch in canonical order through `Fold.handle` -> `Effects`.
+- `fold`: the batch in offset order through `Fold.handle` -> `Effects`. The order of truth is
+  the MDM's: connectors publish a run's devices in the MDM's own stable order (Graph's paging,
+  Jamf's `id:asc` pages in page order), and competing devices (one serial on two records, one
+  asset number wanted twice) are decided in that order. So the outcome depends only on the
+  sequence of records on the partition, never on where a batch happens to start or end — which a
+  restart, a rebalance or a slow poll changes (issue 9; `tests/test_fold_properties.py`).
 """
 
 from __future__ import annotations
 
-import operator
 import uuid
 from typing import assert_never
 
@@ -185,26 +189,6 @@ def needs(
     return out
 
 
-def canonical(records: list[Record]) -> list[Record]:
-    """The batch in a canonical order: each stretch of consecutive observations sorted by (MDM id,
-    run). Which of two devices of one run competing for one key or asset number gets it, and
-    so the final ledger, no longer depends on the order a connector happened to publish them in.
-    Other messages keep their place: a run's start, its end and commands are barriers."""
-    out: list[Record] = []
-    stretch: list[Record] = []
-    for rec in records:
-        if type(rec.message) is DeviceObserved:  # not isinstance: pydantic classes are ABCs (slow)
-            stretch.append(rec)
-            continue
-        out += sorted(stretch, key=_observation_order)
-        stretch = []
-        out.append(rec)
-    return out + sorted(stretch, key=_observation_order)
-
-
-# MDM id first (the run id only breaks ties of two runs in one stretch); attrgetter runs in C.
-_observation_order = operator.attrgetter("message.device.mdm_device_id", "message.sync_run_id")
-
 # --- what a batch does -----------------------------------------------------------------------------
 
 
@@ -215,9 +199,9 @@ def fold(
     prefix: str,
     released: frozenset[uuid.UUID] = frozenset(),
 ) -> Effects:
-    """Apply every record (in canonical order); the effects hold the final state of all touched.
+    """Apply every record in offset order; the effects hold the final state of all touched.
     `released`: runs matched by device name whose held records this fold decides (R-M15)."""
-    return Fold(state, runs, prefix, released).run(canonical(records))
+    return Fold(state, runs, prefix, released).run(records)
 
 
 def holds_until_end(link: MasterLinkSettings) -> bool:
@@ -425,7 +409,9 @@ class Fold:
         link, mdm_id = run.master_link, msg.device.mdm_device_id
         seen = self.fx.seen.get(run.sync_run_id)
         if seen is None:
-            seen = self.fx.seen[run.sync_run_id] = Seen(run.sync_run_id, msg.occurred_at)
+            # "Last seen" is the run's start: known in every batch of the run, so the time a device
+            # marked missing later says it was last reported never depends on batch boundaries.
+            seen = self.fx.seen[run.sync_run_id] = Seen(run.sync_run_id, run.started_at or msg.occurred_at)
         before = self.state.seen_before.get(run.sync_run_id, set())
         first = mdm_id not in before  # R-M13: each MDM device of the run is counted once
         if first:
@@ -441,8 +427,6 @@ class Fold:
         if fast_path.unchanged(self.state, run.tenant_id, key, ledger):  # issue 12: nothing to decide
             if first:
                 run.counts["unchanged"] += 1
-            if msg.occurred_at > seen.seen_at:
-                seen.seen_at = msg.occurred_at
             if run.dry_run:  # an unchanged device plans nothing
                 self.planner.observed(run, msg, Ignored(msg.device))
             return
@@ -462,8 +446,6 @@ class Fold:
         )
         if first:
             run.counts[_COUNTED.get(type(outcome), "unchanged")] += 1  # ignored counts as unchanged
-        if msg.occurred_at > seen.seen_at:
-            seen.seen_at = msg.occurred_at
         if isinstance(outcome, Conflict) and outcome.rule == "bound_to_other_mdm_device":
             seen.reenroll.append((mdm_id, outcome.candidates[0]))  # if the old id is absent at the end
         if run.dry_run:  # plan on the fork: later devices of the run see what earlier ones would do

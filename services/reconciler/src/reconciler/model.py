@@ -170,7 +170,7 @@ class Seen:
     with when that device is bound to another MDM id of the same integration."""
 
     sync_run_id: uuid.UUID
-    seen_at: datetime  # the latest report in the batch: "last seen" is known to the batch
+    seen_at: datetime  # the run's start: "last seen" of a device is the start of the last run reporting it
     mdm_device_ids: list[str] = field(default_factory=list)
     reenroll: list[tuple[str, uuid.UUID]] = field(default_factory=list)
 

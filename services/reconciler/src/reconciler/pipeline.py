@@ -121,6 +121,10 @@ async def fold_part(
         if rest:
             await fold_part(store, rest, prefix, written, released)
         return
+    if (end := _end_after_others(part, runs)) is not None:
+        await fold_part(store, part[:end], prefix, written, released)
+        await fold_part(store, part[end:], prefix, written, released)
+        return
     conflicts = await store.load_conflicts(conflict_ids)
     state = await store.load_state(needs(part, runs, conflicts, released))
     starts = {
@@ -132,6 +136,24 @@ async def fold_part(
     fx = fold(part, state, runs, prefix, released)
     await store.write(fx)
     written.add(fx)
+
+
+def _end_after_others(part: list[Record], runs: dict[uuid.UUID, RunState]) -> int | None:
+    """The index of the first end of a run (not a dry run) that has records before it in `part`.
+
+    A run end decides what is missing over the devices bound when it is loaded, so everything
+    before it in the batch — devices an earlier run of the same integration created, a resolution
+    that bound one — is written first. Otherwise a device created and left unreported within one
+    batch would escape R-M10, and where a batch happens to end would change the outcome (issue 9).
+    A dry run writes nothing, so cutting before its end would only split its plan in two."""
+    dry = {run_id for run_id, run in runs.items() if run.dry_run}
+    for i, rec in enumerate(part):
+        msg = rec.message
+        if type(msg) is SyncRunStarted and msg.dry_run:
+            dry.add(msg.sync_run_id)
+        elif i and type(msg) is SyncRunCompleted and msg.sync_run_id not in dry:
+            return i
+    return None
 
 
 def _end_of_held_run(

@@ -307,7 +307,7 @@ def _custom_input(raw: object) -> dict[str, str | None]:
 
 def _asset_number_taken(ledger: Ledger, values: dict[str, object], device_id: uuid.UUID) -> bool:
     asset = values.get("asset_number")
-    return isinstance(asset, str) and ledger.asset_number_owner(asset) not in (None, device_id)
+    return isinstance(asset, str) and ledger.asset_number_taken(asset, device_id)
 
 
 def decide_create(ledger: Ledger, command: CreateDevice, now: datetime) -> Created | Rejected:

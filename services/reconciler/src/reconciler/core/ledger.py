@@ -118,22 +118,46 @@ class Ledger:
         return device if device is not None and device.binding is None else None
 
     def candidates(self, ledger_key: LedgerMatchKey, key: str) -> list[LedgerDevice]:
-        """Devices whose `ledger_key` field matches `key` (already normalised), in a stable order."""
+        """Devices whose `ledger_key` field matches `key` (already normalised), in an order of their
+        content (`_content_order`), never of their ids: a device id derives from the event that
+        created it, and two correct runs (or a run and its replay after a crash) need not share
+        those ids, while a conflict must name its candidates in the same order in both."""
         index = self.by_serial if ledger_key == "serial_number" else self.by_asset
         ids = index.get(key, ())
-        return sorted((self.devices[i] for i in ids), key=lambda d: str(d.device_id))
+        return sorted((self.devices[i] for i in ids), key=_content_order)
 
     def asset_number_owner(self, asset_number: str) -> uuid.UUID | None:
+        """A device holding `asset_number` (normalised), the first in content order; None if free."""
         ids = self.by_asset.get(normalise(asset_number) or "", ())
-        return next(iter(ids), None)
+        return min((self.devices[i] for i in ids), key=_content_order).device_id if ids else None
+
+    def asset_number_taken(self, asset_number: str, device_id: uuid.UUID) -> bool:
+        """R-J3: `asset_number` (normalised) is held by a device other than `device_id`."""
+        ids = self.by_asset.get(normalise(asset_number) or "", ())
+        return any(i != device_id for i in ids)
 
     def unique_asset_number(self, proposed: str, device_id: uuid.UUID) -> str:
         """R-J3 (applied to every MDM): a taken asset number gets the prefix `SYS`; if that is taken
         too, `SYS<n>-2`, `SYS<n>-3`, … — the first free one. Deterministic for a given ledger."""
         for candidate in _asset_number_candidates(proposed):
-            if self.asset_number_owner(candidate) in (None, device_id):
+            if not self.asset_number_taken(candidate, device_id):
                 return candidate
         raise AssertionError("unreachable: the candidates never end")
+
+
+def _content_order(device: LedgerDevice) -> tuple[str, ...]:
+    """Bound devices by their bindings, then unbound ones by what they hold; the id breaks ties of
+    devices that hold exactly the same (only then may two runs order them differently)."""
+    bindings = [f"{i}\x1f{m}" for i, m in binding_keys(device)]
+    return (
+        "\x1e".join(bindings) if bindings else "\x7f",
+        device.source,
+        device.serial_number or "",
+        device.asset_number or "",
+        device.model or "",
+        device.assigned_user or "",
+        str(device.device_id),
+    )
 
 
 def _asset_number_candidates(proposed: str) -> Iterator[str]:
