@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -42,26 +43,35 @@ class Gate:
         return httpx.Response(200, json=body)
 
 
-@pytest.mark.parametrize("limit", [5, 2])
-@respx.mock
-async def test_pages_are_fetched_concurrently_and_never_more_than_the_limit(limit: int) -> None:
-    gate = Gate(release_at=limit)
+async def pull_computers(
+    computers: Callable[[httpx.Request], Awaitable[httpx.Response]], limit: int
+) -> list[int]:
+    """Every computer id a pull yields, in order, from a fake Jamf whose inventory is `computers`."""
     respx.post(f"{BASE}/api/oauth/token").mock(
         return_value=httpx.Response(200, json={"access_token": "t", "expires_in": 300})
     )
-    respx.get(url__startswith=f"{BASE}/api/v4/computers-inventory").mock(side_effect=gate.computers)
+    respx.get(url__startswith=f"{BASE}/api/v4/computers-inventory").mock(side_effect=computers)
     respx.get(url__startswith=f"{BASE}/api/v2/mobile-devices/detail").mock(
         return_value=httpx.Response(200, json={"totalCount": 0, "results": []})
     )
     integration = parse_integrations({"j": {"base_url": BASE, "client_id": "c", "client_secret": "s"}})["j"]
-    policy = RetryPolicy(max_attempts=1)
-    seen = 0
-    async with asyncio.timeout(30):  # would only trip if fewer than `limit` ever ran together
-        async with open_client(integration, page_size=PAGE, max_concurrency=limit, policy=policy) as client:
+    ids: list[int] = []
+    async with asyncio.timeout(30):  # only a fake that never answers could trip it
+        async with open_client(
+            integration, page_size=PAGE, max_concurrency=limit, policy=RetryPolicy(max_attempts=1)
+        ) as client:
             async with contextlib.aclosing(client.inventory()) as pages:
                 async for page in pages:
-                    seen += len(page.records)
-    assert seen == TOTAL
+                    ids += [int(r["id"]) for r in page.records]
+    return ids
+
+
+@pytest.mark.parametrize("limit", [5, 2])
+@respx.mock
+async def test_pages_are_fetched_concurrently_and_never_more_than_the_limit(limit: int) -> None:
+    gate = Gate(release_at=limit)
+    ids = await pull_computers(gate.computers, limit)  # would time out if fewer than `limit` ran together
+    assert len(ids) == TOTAL
     assert gate.max_in_flight == limit  # concurrent (it reached the limit) and bounded (never above)
 
 
@@ -99,21 +109,6 @@ async def test_pages_are_yielded_in_page_order_whatever_order_they_complete_in()
     in every run, not the order in which concurrent responses happen to finish."""
     limit = 4
     fake = Reversed(limit)
-    respx.post(f"{BASE}/api/oauth/token").mock(
-        return_value=httpx.Response(200, json={"access_token": "t", "expires_in": 300})
-    )
-    respx.get(url__startswith=f"{BASE}/api/v4/computers-inventory").mock(side_effect=fake.computers)
-    respx.get(url__startswith=f"{BASE}/api/v2/mobile-devices/detail").mock(
-        return_value=httpx.Response(200, json={"totalCount": 0, "results": []})
-    )
-    integration = parse_integrations({"j": {"base_url": BASE, "client_id": "c", "client_secret": "s"}})["j"]
-    ids: list[int] = []
-    async with asyncio.timeout(30):  # would only trip if a held page were never released
-        async with open_client(
-            integration, page_size=PAGE, max_concurrency=limit, policy=RetryPolicy(max_attempts=1)
-        ) as client:
-            async with contextlib.aclosing(client.inventory()) as pages:
-                async for page in pages:
-                    ids += [int(r["id"]) for r in page.records]
+    ids = await pull_computers(fake.computers, limit)
     assert fake.completion[1 : limit + 1] == [4, 3, 2, 1]  # the first window did finish reversed
     assert ids == list(range(1, TOTAL + 1))  # and were yielded in Jamf's order
