@@ -641,7 +641,7 @@ def test_a_shared_device_with_three_mdms_keeps_two_after_one_unlink() -> None:
 @pytest.mark.rule("R-P4")
 def test_dropping_the_last_binding_is_refused() -> None:
     single = device()
-    with pytest.raises(AssertionError, match="at least one binding"):
+    with pytest.raises(AssertionError, match=r"^recompose needs at least one binding$"):
         drop_binding(ledger(single), single, "i1", T2, UNLINK)
 
 
@@ -664,3 +664,104 @@ def test_a_new_priority_recomposes_the_other_bindings_mdm_block_under_their_orig
         FieldChange(field="x", rule="manual"),
         change("mdm.username", None, "jd", "mdm_only", "i2"),
     )
+
+
+# --- edges of recompose ---------------------------------------------------------------------------
+
+
+@pytest.mark.rule("R-P2")
+def test_an_unbound_device_observed_takes_the_mdm_as_its_only_binding() -> None:
+    before = device(binding=None, mdm=None, source="manual", os=None, assigned_user=None, last_seen_at=None)
+    out = observe(ledger(before), before, B2, MDM2, dict(JAMF), NOW, SYNC2)
+    assert isinstance(out, Updated)
+    assert out.changes == (
+        change("bindings", None, "i2:j2", "binding", "i2"),
+        change("os", None, "macOS (14.5)", "mdm_first", "i2"),
+        change("model", None, "MacBook Pro", "ledger_first", "i2"),
+        change("assigned_user", None, "u2@x", "mdm_first", "i2"),
+        change("binding", None, "j2", "binding", "i2"),
+        change("source", "manual", "jamf_pro", "binding", "i2"),
+        change("mdm.device_name", None, "mac-2", "mdm_only", "i2"),
+        change("mdm.mdm_device_id", None, "j2", "mdm_only", "i2"),
+        change("mdm.udid", None, "U-2", "mdm_only", "i2"),
+    )
+    assert out.device == device(
+        version=4,
+        source="jamf_pro",
+        os="macOS (14.5)",
+        model="MacBook Pro",
+        assigned_user="u2@x",
+        binding=B2,
+        mdm=MDM2,
+        updated_at=NOW,
+        last_seen_at=NOW,
+    )
+
+
+@pytest.mark.rule("R-P3")
+def test_an_os_nobody_reporting_names_keeps_the_value_and_origin_of_the_mdm_it_came_from() -> None:
+    before = device(missing_from_mdm=True)  # i1 gave the OS and the user, then lost the device
+    out = observe(ledger(before), before, B2, MDM2, dict(JAMF, os=None), NOW, SYNC2)
+    assert isinstance(out, Updated)
+    assert out.device.os == "Windows (10.0.1)"
+    assert out.device.field_origins == {"os": "i1", "model": "i2", "assigned_user": "i2"}
+
+
+@pytest.mark.rule("R-P3")
+def test_a_single_mdm_gives_no_origin_for_a_field_it_left_empty() -> None:
+    before = device(missing_from_mdm=True, assigned_user=None)
+    out = observe(ledger(before), before, B2, MDM2, dict(JAMF, os=None, assigned_user=None), NOW, SYNC2)
+    assert isinstance(out, Updated)
+    assert out.device.assigned_user is None
+    assert out.device.field_origins == {"os": "i1", "model": "i2"}
+
+
+@pytest.mark.rule("R-P3")
+def test_an_empty_ledger_first_text_is_filled_like_a_missing_one() -> None:
+    before = device(manufacturer="", serial_number=None)
+    out = observe(ledger(before), before, B2, MDM2, dict(JAMF), NOW, SYNC2)
+    assert isinstance(out, Updated)
+    assert out.changes == (
+        change("bindings", None, "i2:j2", "binding", "i2"),
+        change("serial_number", None, "SER1", "ledger_first", "i2"),
+        change("manufacturer", "", "Apple", "ledger_first", "i2"),
+        change("model", None, "MacBook Pro", "ledger_first", "i2"),
+    )
+    assert out.device.field_origins == {
+        "serial_number": "i2",
+        "os": "i1",
+        "manufacturer": "i2",
+        "model": "i2",
+        "assigned_user": "i1",
+    }
+
+
+@pytest.mark.rule("R-P2")
+def test_a_binding_added_later_is_seen_when_the_mdm_reported_it_after_the_callers_changes() -> None:
+    before = device()
+    rebound = change("rebound", None, "i2:j2", "binding", "i2")
+    out = observe(ledger(before), before, B2, MDM2, dict(JAMF), NOW, SYNC2, seen_at=T2, extra=[rebound])
+    assert isinstance(out, Updated)
+    assert out.changes == (
+        rebound,
+        change("bindings", None, "i2:j2", "binding", "i2"),
+        change("model", None, "MacBook Pro", "ledger_first", "i2"),
+    )
+    assert out.device == shared(
+        last_seen_at=T2, other_bindings=(shared().other_bindings[0].model_copy(update={"last_seen_at": T2}),)
+    )
+
+
+@pytest.mark.rule("R-P4")
+def test_a_missing_binding_reporting_again_later_is_seen_when_it_reported() -> None:
+    lost2 = BoundMdm(binding=B2, mdm=MDM2, missing_from_mdm=True, last_seen_at=T0, reported=dict(JAMF))
+    before = shared(other_bindings=(lost2,), last_seen_at=T0)
+    out = observe(ledger(before), before, B2, MDM2, dict(JAMF), NOW, SYNC2, seen_at=T1)
+    assert isinstance(out, Updated)
+    assert out.device.other_bindings == (
+        BoundMdm(binding=B2, mdm=MDM2, last_seen_at=T1, reported=dict(JAMF)),
+    )
+    assert out.device.last_seen_at == T1
+    # Still reporting: its own last seen stays, whatever the caller says
+    again = observe(ledger(before), shared(), B2, MDM2, dict(JAMF), NOW, SYNC2, seen_at=T1)
+    assert again == Unchanged(shared())
