@@ -126,3 +126,34 @@ async def test_two_mdms_one_device_then_priority_planned_and_applied(
     assert {"after": "bob@example.com", "origin_integration_id": "int-jamf-1"}.items() <= changes[0].items()
     actions = [r["action"] for r in await db.fetch("SELECT action FROM ledger.audit_log ORDER BY 1")]
     assert actions == ["mdm_priority.plan", "mdm_priority.set"]
+
+
+@pytest.mark.rule("R-P1")
+async def test_default_priority_is_the_link_order_in_the_api_and_in_the_reconciler(
+    client: httpx.AsyncClient, mdm_sync: Callable[..., Coroutine[Any, Any, dict[str, Any]]]
+) -> None:
+    """Issue 11 item 1 ("default: the order in which they were linked"), one order on both sides:
+    Intune's link is seeded by the bootstrap file (older, but never announced to the reconciler),
+    Jamf's is created over the API (announced: MasterLinkChanged "created" with the row's
+    created_at). The default is Jamf, then Intune; and the reconciler ranks a shared Mac the same
+    way although Intune bound it first (it used to keep the order in which the MDMs bound it)."""
+    body = {
+        "integration_id": "int-jamf-1",
+        "master_link_id": "ml-jamf-1",
+        "matching_key": {"mdm": "serial_number", "ledger": "serial_number"},
+    }
+    created = await client.post("/v1/master-links", json=body)
+    assert created.status_code == 201, created.text
+    default = (await client.get("/v1/mdm-priority")).json()
+    assert default == {"order": ["int-jamf-1", "int-intune-1"], "per_os_family": {}, "is_default": True}
+
+    await mdm_sync([_mac("m-1", "C02X", "alice@example.com", "macOS (14.4)")])
+    # The run of the link's own generation waits (R-M12) until its "created" command is applied.
+    jamf = JAMF.model_copy(update={"generation": created.json()["generation"]})
+    run = await mdm_sync([_mac("computer:1", "C02X", "bob@example.com", "macOS (14.5)")], link=jamf)
+    assert run["counts"]["updated"] == 1 and run["counts"]["conflicts"] == 0, run
+    (mac,) = (await client.get("/v1/devices")).json()["items"]
+    mac = (await client.get(f"/v1/devices/{mac['device_id']}")).json()
+    assert mac["source"] == "jamf_pro" and mac["binding"]["integration_id"] == "int-jamf-1"
+    assert [b["binding"]["integration_id"] for b in mac["other_bindings"]] == ["int-intune-1"]
+    assert mac["assigned_user"] == "bob@example.com" and mac["field_origins"]["assigned_user"] == "int-jamf-1"

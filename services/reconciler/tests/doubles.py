@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from ledger_contracts import LedgerDevice, codec
-from reconciler.core import ConflictRecord, Ledger, LinkGeneration, MdmPriority, RunEnd, binding_of
+from reconciler.core import (
+    ConflictRecord,
+    Ledger,
+    LinkGeneration,
+    MdmPriority,
+    RunEnd,
+    binding_of,
+    link_order,
+)
 from reconciler.model import Effects, Needs, Parked, Record, RunState, Seen, State
 from reconciler.pipeline import process
 
@@ -28,7 +36,8 @@ class MemoryStore:
         self.links: dict[tuple[str, str], LinkGeneration] = {}
         self.parked: list[Parked] = []
         self.former: dict[tuple[str, str, str], uuid.UUID] = {}
-        self.priority: dict[str, MdmPriority] = {}  # R-P1, per tenant
+        self.priority_set: dict[str, MdmPriority] = {}  # R-P1, per tenant: as a person set it
+        self.linked: dict[tuple[str, str], tuple[datetime, str]] = {}  # R-P1 default: first links
 
     # --- the Store protocol --------------------------------------------------------------------
 
@@ -49,7 +58,7 @@ class MemoryStore:
                 ledger.put_conflict(self.conflicts.get(c.conflict_id, c))
             ledger.ignored = {(i, m) for (t, i, m) in self.ignored if t == tenant}
             ledger.former = {(i, m): d for (t, i, m), d in self.former.items() if t == tenant}
-            ledger.priority = self.priority.get(tenant, MdmPriority())
+            ledger.priority = await self.priority(tenant)
             state.ledgers[tenant] = ledger
             for run_id, ids in n.seen_before.items():
                 state.seen_before[run_id] = {
@@ -106,8 +115,17 @@ class MemoryStore:
         ]
         return sorted(shared, key=lambda d: d.device_id)[:limit]
 
+    async def link_order(self, tenant_id: str) -> tuple[str, ...]:
+        return link_order({i: first for (t, i), first in self.linked.items() if t == tenant_id})
+
+    async def priority(self, tenant_id: str) -> MdmPriority:
+        stored = self.priority_set.get(tenant_id, MdmPriority())
+        return stored.with_links(await self.link_order(tenant_id))
+
     async def write(self, fx: Effects) -> None:
-        self.priority.update(fx.priority)
+        self.priority_set.update(fx.priority)
+        for key, first in fx.link_order.items():  # the earliest creation of a link stays
+            self.linked[key] = min(self.linked.get(key, first), first)
         for device_id in fx.deletes:
             self.devices.pop(device_id, None)
         self.devices.update(fx.upserts)

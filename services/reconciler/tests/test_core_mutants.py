@@ -746,9 +746,10 @@ def test_link_to_a_candidate_of_another_integration_adds_a_binding() -> None:
     assert out.conflict == record().close("link", DEV, CMD, NOW)
     linked = out.change.device
     intune = Binding(integration_id="int-intune-1", mdm_kind="intune", mdm_device_id="m-5")
-    assert linked.device_id == DEV and linked.binding == jamf and linked.source == "jamf_pro"
-    assert [o.binding for o in linked.other_bindings] == [intune]
-    assert linked.other_bindings[0].last_seen_at == SEEN and linked.other_bindings[0].mdm is not None
+    # No priority set, neither link heard created: ranked by integration id (R-P1), Intune first
+    assert linked.device_id == DEV and linked.binding == intune and linked.source == "intune"
+    assert [o.binding for o in linked.other_bindings] == [jamf]
+    assert linked.last_seen_at == SEEN and linked.mdm is not None and linked.mdm.mdm_device_id == "m-5"
     assert out.change.provenance.command_id == CMD and out.change.provenance.actor == "manual"
     added = [c for c in out.change.changes if c.field == "bindings"]
     assert [(c.before, c.after, c.rule) for c in added] == [(None, "int-intune-1:m-5", "binding")]

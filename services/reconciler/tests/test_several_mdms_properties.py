@@ -1,9 +1,11 @@
 """Issue 11 properties (R-P1–R-P4) over the whole fold and the in-memory store: a fleet partly
-enrolled in two MDMs (same serials), synced in either order, with or without a priority set.
+enrolled in two MDMs (same serials), synced in either order, with or without a priority set, the
+links announced as created in either order or never (legacy links).
 
 - priority order respected (R-P1/R-P3): each device is in the ledger once, bound to every MDM that
   reports it, its source is the highest-priority of them, and its MDM-first user is the value of the
-  highest-priority MDM that reports one (with its origin);
+  highest-priority MDM that reports one (with its origin). With no priority set the order is the
+  one the links were created in (never announced: by integration id) — never the order of the syncs;
 - removing an MDM never loses a device another MDM reports (R-P4): after unlinking one MDM (keep or
   delete), every device the other MDM reports is still there, bound to it, not missing;
 - twice equals once: re-applying both snapshots, or the same priority, changes nothing.
@@ -18,7 +20,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger_contracts import MasterLinkSettings, ObservedDevice, SetMdmPriority, UnlinkMasterLink
+from ledger_contracts import (
+    MasterLinkChanged,
+    MasterLinkSettings,
+    ObservedDevice,
+    SetMdmPriority,
+    UnlinkMasterLink,
+)
 from reconciler.core import binding_keys
 
 from .doubles import MemoryStore
@@ -40,6 +48,8 @@ priorities = st.one_of(
     st.none(),
     st.tuples(st.permutations(["i1", "i2"]), st.one_of(st.none(), st.permutations(["i1", "i2"]))),
 )
+# The order the links were announced as created (MasterLinkChanged), or never (legacy links).
+link_orders = st.one_of(st.none(), st.permutations(["i1", "i2"]).map(tuple))
 
 
 def snapshots(fleet: list[tuple]) -> dict[str, list[ObservedDevice]]:
@@ -66,18 +76,24 @@ def priority_command(feed: Feed, prio: tuple) -> SetMdmPriority:
     )
 
 
-def ranked(prio: tuple | None, first: str, family: str) -> list[str]:
-    """The expected priority: the command's (per OS family first), else the order of the syncs."""
-    default = [first, "i2" if first == "i1" else "i1"]
+def ranked(prio: tuple | None, linked: tuple | None, family: str) -> list[str]:
+    """The expected priority: the command's (per OS family first), else the order the links were
+    created in, else (never announced) integration id order. The order of the syncs plays no part."""
+    default = list(linked or ("i1", "i2"))
     if prio is None:
         return default
     order, apple = prio
     return list(apple) if family == "apple" and apple else list(order)
 
 
-def build(fleet: list[tuple], first: str, prio: tuple | None) -> tuple[MemoryStore, Feed, dict]:
+def build(
+    fleet: list[tuple], first: str, prio: tuple | None, linked: tuple | None = None
+) -> tuple[MemoryStore, Feed, dict]:
     store, feed, snaps = MemoryStore(), Feed(), snapshots(fleet)
     second = "i2" if first == "i1" else "i1"
+    if linked is not None:  # the ledger API announces each link it creates (R-P1 default order)
+        created = [feed.event(MasterLinkChanged, change="created", master_link=LINKS[i]) for i in linked]
+        handle(store, created)
     handle(store, feed.run(LINKS[first], snaps[first]), feed.run(LINKS[second], snaps[second]))
     if prio is not None:
         handle(store, [priority_command(feed, prio)])
@@ -93,16 +109,16 @@ def by_serial(store: MemoryStore) -> dict[str, list]:
 
 @pytest.mark.rule("R-P1")
 @PROPS
-@given(fleets, st.sampled_from(["i1", "i2"]), priorities)
-def test_priority_order_is_respected(fleet, first, prio) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
-    store, _, _ = build(fleet, first, prio)
+@given(fleets, st.sampled_from(["i1", "i2"]), priorities, link_orders)
+def test_priority_order_is_respected(fleet, first, prio, linked) -> None:  # type: ignore[no-untyped-def]  # @given supplies the arguments
+    store, _, _ = build(fleet, first, prio, linked)
     assert not [c for c in store.conflicts.values() if c.status == "open"], "no conflict for a shared device"
     devices = by_serial(store)
     for k, (in1, in2, u1, u2, family) in enumerate(fleet):
         (device,) = devices[f"SER{k}"]  # once each (R-P2)
         reporting = [i for i, present in (("i1", in1), ("i2", in2)) if present]
         assert sorted(i for i, _ in binding_keys(device)) == reporting
-        order = [i for i in ranked(prio, first, family) if i in reporting]
+        order = [i for i in ranked(prio, linked, family) if i in reporting]
         assert device.source == LINKS[order[0]].mdm_kind and device.binding.integration_id == order[0]
         values = {"i1": u1, "i2": u2}
         giver = next((i for i in order if values[i]), None)

@@ -207,6 +207,8 @@ class Effects:
     # Issue 12 (fast_path.py): (tenant, integration, MDM id) -> (device, its version, digest)
     digests: dict[tuple[str, str, str], tuple[uuid.UUID, int, bytes]] = field(default_factory=dict)
     priority: dict[str, MdmPriority] = field(default_factory=dict)  # R-P1: tenant -> its new priority
+    # R-P1 default: (tenant, integration) -> a link's creation (time, master link id); the earliest stays
+    link_order: dict[tuple[str, str], tuple[datetime, str]] = field(default_factory=dict)
 
     def publish(self, topic: str, event: Event) -> None:
         key, value = codec.encode(event)

@@ -30,7 +30,7 @@ from ledger_contracts import (
     topics,
 )
 
-from .core import ConflictRecord, LinkGeneration, command_verdict
+from .core import ConflictRecord, LinkGeneration, MdmPriority, command_verdict
 from .handlers import fold, holds_until_end, needs, references
 from .model import Effects, Needs, Record, RunState, State, event_id
 from .priority_change import priority_of_command, publish_plan, reprioritise
@@ -52,6 +52,10 @@ class Store(Protocol):
         self, tenant_id: str, after: uuid.UUID | None, limit: int
     ) -> list[LedgerDevice]: ...
     async def write(self, fx: Effects) -> None: ...
+    # R-P1: the tenant's integrations in the order they were first linked (`core.link_order`), and
+    # its effective priority: the order a person set (if any) followed by that link order.
+    async def link_order(self, tenant_id: str) -> tuple[str, ...]: ...
+    async def priority(self, tenant_id: str) -> MdmPriority: ...
     # R-M12: the current generation of each (tenant, integration), and the records parked for one.
     async def load_links(self, keys: set[LinkKey]) -> dict[LinkKey, LinkGeneration]: ...
     async def take_parked(self, tenant_id: str, integration_id: str, up_to: int) -> list[Record]: ...
@@ -181,7 +185,12 @@ async def link_changed(store: Store, command: MasterLinkChanged, prefix: str, wr
     older generations still streaming are refused, and runs parked for it are applied now."""
     link = command.master_link
     key = (command.tenant_id, link.integration_id)
-    if link.generation == 0:  # a producer that predates R-M12: nothing to order
+    if command.change == "created":  # R-P1: the default priority is the order of first linking
+        order = Effects()
+        order.link_order[key] = (command.occurred_at, link.master_link_id)
+        await store.write(order)
+        written.add(order)
+    if link.generation == 0:  # a producer that predates R-M12 (or an announcement): nothing to order
         return
     current = (await store.load_links({key})).get(key)
     verdict = command_verdict(current, link.generation, command.change)
@@ -218,9 +227,10 @@ async def priority_changed(store: Store, command: SetMdmPriority, prefix: str, w
     planned: list[PlannedChange] = []
     after: uuid.UUID | None = None
     first = True
+    linked = await store.link_order(command.tenant_id)  # after the order the command names
     while True:
         devices = await store.shared_devices(command.tenant_id, after, CHUNK)
-        fx, items = reprioritise(command, devices, prefix)
+        fx, items = reprioritise(command, devices, prefix, linked)
         planned += items
         if first and not command.dry_run:
             fx.priority[command.tenant_id] = priority_of_command(command)
@@ -296,13 +306,14 @@ async def unlink(store: Store, command: UnlinkMasterLink, prefix: str, written: 
     await store.write(fx)
     written.add(fx)
     done: set[uuid.UUID] = set()
+    priority = await store.priority(tenant)  # R-P1: whom a shared device's source moves to
     # Each chunk unbinds (or deletes) what it loaded, so the next query returns the next devices.
     while devices := await store.bound_devices(tenant, integration, CHUNK):
         ids = {d.device_id for d in devices}
         if ids & done:  # a store that did not apply the last chunk: never loop for ever
             raise RuntimeError(f"unlink of {integration} made no progress")
         done |= ids
-        fx = unlink_devices(command, devices, prefix)
+        fx = unlink_devices(command, devices, prefix, priority)
         await store.write(fx)
         written.add(fx)
     if new is not None:  # runs parked for a generation the unlink superseded: refused now

@@ -25,13 +25,14 @@ def priority_of_command(command: SetMdmPriority) -> MdmPriority:
 
 
 def reprioritise(
-    command: SetMdmPriority, devices: list[LedgerDevice], prefix: str
+    command: SetMdmPriority, devices: list[LedgerDevice], prefix: str, linked: tuple[str, ...] = ()
 ) -> tuple[Effects, list[PlannedChange]]:
-    """One chunk of shared devices re-derived with the command's priority."""
+    """One chunk of shared devices re-derived with the command's priority, followed by the link
+    order (`linked`) for integrations it does not name (R-P1)."""
     fx = Effects()
     topic = topics.named(topics.CHANGES, prefix)
     ledger = Ledger.of(command.tenant_id, devices)
-    ledger.priority = priority_of_command(command)
+    ledger.priority = priority_of_command(command).with_links(linked)
     provenance = Provenance(actor="manual", command_id=command.event_id)
     planned: list[PlannedChange] = []
     for device in sorted(devices, key=lambda d: str(d.device_id)):

@@ -21,7 +21,9 @@ from .core import (
     ConflictRecord,
     Ledger,
     LinkGeneration,
+    MdmPriority,
     Updated,
+    binding_of,
     decide_unlink,
     drop_binding,
     reported_by_others,
@@ -102,19 +104,28 @@ def supersede_runs(
     return fx
 
 
-def unlink_devices(command: UnlinkMasterLink, devices: list[LedgerDevice], prefix: str) -> Effects:
-    """One chunk: each device kept as manual (R-S4) or deleted (R-S5)."""
+def unlink_devices(
+    command: UnlinkMasterLink, devices: list[LedgerDevice], prefix: str, priority: MdmPriority | None = None
+) -> Effects:
+    """One chunk: each device kept as manual (R-S4) or deleted (R-S5); a device another MDM still
+    reports loses only this binding, its source moving to the next MDM by `priority` (R-P4, R-P1)."""
     fx = Effects()
     topic = topics.named(topics.CHANGES, prefix)
     ledger = Ledger.of(command.tenant_id, devices)
+    ledger.priority = priority or MdmPriority()
     for device in sorted(devices, key=lambda d: str(d.device_id)):
         if reported_by_others(device, command.integration_id):
             # R-P4: another MDM still reports it: only this binding goes, the device stays bound
             provenance = Provenance(
                 actor="unlink", integration_id=command.integration_id, command_id=command.event_id
             )
+            dropped = binding_of(device, command.integration_id)
             shared = drop_binding(ledger, device, command.integration_id, command.occurred_at, provenance)
             record_outcome(shared, command, ledger, fx, topic)
+            if dropped is not None:  # R-S7 (keep or delete): a re-link binds it back before any key
+                fx.former[(command.tenant_id, command.integration_id, dropped.mdm_device_id)] = (
+                    device.device_id
+                )
             continue
         outcome = decide_unlink(device, command, command.occurred_at)
         if isinstance(outcome, Updated) and device.binding is not None:  # R-S7: kept, remembered

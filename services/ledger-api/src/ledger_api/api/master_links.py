@@ -96,9 +96,16 @@ async def create_master_link(
                 {"integration_id": body.integration_id},
                 code="already_linked",
             )
+        link = await master_links.get(conn, tenant, link_id)
+        assert link is not None
         # R-M12: the reconciler learns the new generation before any run of it can arrive; a run that
-        # overtakes it (another topic) waits for it there.
-        await _command(state, MasterLinkChanged(tenant_id=tenant, change="created", master_link=settings))
+        # overtakes it (another topic) waits for it there. R-P1: it also learns the link order (the
+        # default MDM priority) from it: the command carries the row's created_at, the time
+        # GET /v1/mdm-priority orders by.
+        announced = MasterLinkChanged(
+            tenant_id=tenant, change="created", master_link=settings, occurred_at=link["created_at"]
+        )
+        await _command(state, announced)
         run = await state.sync_requests(
             conn, tenant_id=tenant, link=settings, trigger="link_created", dry_run=False, now=now
         )

@@ -1,8 +1,9 @@
 """`/v1/mdm-priority` (R-P1, issue 11): the order of a tenant's MDM integrations when several MDMs
-report one device — optionally per OS family. Default: the order in which the master links were
-created. A change is planned first (`POST /v1/mdm-priority/plan`: the reconciler publishes the
-devices whose fields or source would change, read at `GET /v1/sync-runs/{plan_id}/plan`), then
-applied (`PUT`): the reconciler re-derives those devices' fields with history (R-P3)."""
+report one device — optionally per OS family. Default: the order in which the integrations were
+first linked (as the reconciler ranks them: see `_linked`). A change is planned first
+(`POST /v1/mdm-priority/plan`: the reconciler publishes the devices whose fields or source would
+change, read at `GET /v1/sync-runs/{plan_id}/plan`), then applied (`PUT`): the reconciler
+re-derives those devices' fields with history (R-P3)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class MdmPriorityIn(BaseModel):
 class MdmPriority(BaseModel):
     order: list[str]
     per_os_family: dict[str, list[str]]
-    is_default: bool  # no order was set: the order in which the master links were created
+    is_default: bool  # no order was set: the order in which the integrations were first linked
 
 
 class PriorityPlanned(BaseModel):
@@ -57,13 +58,31 @@ class PriorityPlanned(BaseModel):
     priority: MdmPriority
 
 
+# A master link created over the API (its `master_link.create` audit entry is written in the
+# transaction that publishes its MasterLinkChanged "created"), as opposed to one seeded by the
+# bootstrap file, which the reconciler is never told about.
+_LINKED = """
+SELECT m.integration_id, m.created_at, m.master_link_id,
+       EXISTS (SELECT 1 FROM ledger.audit_log a
+               WHERE a.tenant_id = m.tenant_id AND a.action = 'master_link.create'
+                 AND a.target_type = 'master_link' AND a.target_id = m.master_link_id) AS announced
+FROM ledger.master_links m WHERE m.tenant_id = $1
+"""
+
+
 async def _linked(conn: Conn, tenant: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT integration_id FROM ledger.master_links WHERE tenant_id = $1 "
-        "ORDER BY created_at, master_link_id",
-        tenant,
-    )
-    return list(dict.fromkeys(r["integration_id"] for r in rows))
+    """R-P1 default, the reconciler's own (`core.link_order`): the integrations in the order their
+    first master link was created over the API (by created_at, then master link id; removed links
+    count: a re-link keeps the first place), then those only ever linked by the bootstrap file
+    (never announced to the reconciler), by integration id."""
+    rows = await conn.fetch(_LINKED, tenant)
+    first: dict[str, tuple[Any, str]] = {}
+    for r in rows:
+        if r["announced"]:
+            at = (r["created_at"], r["master_link_id"])
+            first[r["integration_id"]] = min(first.get(r["integration_id"], at), at)
+    announced = sorted(first, key=lambda i: (*first[i], i))
+    return announced + sorted({r["integration_id"] for r in rows} - set(first))
 
 
 async def _current(conn: Conn, tenant: str) -> dict[str, Any]:
@@ -72,9 +91,13 @@ async def _current(conn: Conn, tenant: str) -> dict[str, Any]:
         "WHERE tenant_id = $1",
         tenant,
     )
+    linked = await _linked(conn, tenant)
     if row is None:
-        return {"order": await _linked(conn, tenant), "per_os_family": {}, "is_default": True}
-    return {"order": json.loads(row["o"]), "per_os_family": json.loads(row["f"]), "is_default": False}
+        return {"order": linked, "per_os_family": {}, "is_default": True}
+    # Integrations linked after the order was set follow it in link order, as in the reconciler.
+    order = json.loads(row["o"])
+    order += [i for i in linked if i not in order]
+    return {"order": order, "per_os_family": json.loads(row["f"]), "is_default": False}
 
 
 async def _checked(conn: Conn, tenant: str, body: MdmPriorityIn) -> tuple[list[str], dict[str, list[str]]]:

@@ -21,7 +21,7 @@ from .outcomes import (
     Unchanged,
     Updated,
 )
-from .priority import OS_FAMILIES, MdmPriority, os_family, priority_dict, priority_of
+from .priority import OS_FAMILIES, MdmPriority, link_order, os_family, priority_dict, priority_of
 from .rules import PRECEDENCE, mdm_values, proposed_asset_number, resolve_field
 from .several import bindings_of, drop_binding, is_shared, mark_missing, recompose, reported_by_others
 
@@ -62,6 +62,7 @@ __all__ = [
     "drop_binding",
     "is_placeholder",
     "is_shared",
+    "link_order",
     "mark_missing",
     "match_key",
     "mdm_values",

@@ -62,6 +62,16 @@ def decide_observation(
             ledger, link, bound, observed, now, provenance, bind=False, keep_empty=keep_empty
         )
     former = ledger.former_of(link.integration_id, observed.mdm_device_id)
+    if former is not None and former.binding is not None:
+        # R-S7 on a device another MDM kept bound (R-P4): this MDM device comes back beside it
+        back = FieldChange(
+            field="rebound",
+            before=None,
+            after=REBOUND,
+            rule="binding",
+            origin_integration_id=link.integration_id,
+        )
+        return observe_shared(ledger, link, former, observed, now, provenance, keep_empty, extra=[back])
     if former is not None:  # R-S7: kept by an unlink, bound back before any key is tried
         return update_from_mdm(
             ledger, link, former, observed, now, provenance, bind=True, rebound=True, keep_empty=keep_empty

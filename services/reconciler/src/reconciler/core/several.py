@@ -74,7 +74,8 @@ def recompose(
     the value (R-M11, R-P3)."""
     assert bindings, "recompose needs at least one binding"
     by_id = {b.binding.integration_id: b for b in bindings}
-    order = ledger.priority.ranked(list(by_id), device.os or os_hint)
+    # R-P1: integrations the priority does not name (never heard linked) by id, never binding order
+    order = ledger.priority.ranked(sorted(by_id), device.os or os_hint)
     ranked = [by_id[i] for i in order]
     reporting = [b for b in ranked if not b.missing_from_mdm]
     origins = _origins(device)
@@ -232,7 +233,7 @@ def observe(
         last_seen_at=old.last_seen_at if old is not None and not old.missing_from_mdm else seen_at or now,
         reported=reported,
     )
-    # In place: the order of the bindings is the default priority (the MDM that bound first first)
+    # In place (the order of the bindings is not the priority: `recompose` ranks them, R-P1)
     placed = [entry if b.binding.integration_id == binding.integration_id else b for b in bindings]
     after = placed if old is not None else [*bindings, entry]
     return recompose(ledger, device, after, now, provenance, extra=extra, os_hint=reported.get("os"))

@@ -17,7 +17,16 @@ import structlog
 
 from ledger_contracts import LedgerDevice, MasterLinkSettings, ObservedDevice, codec
 
-from ...core import ConflictRecord, Ledger, LinkGeneration, MdmPriority, RunEnd, binding_of, priority_of
+from ...core import (
+    ConflictRecord,
+    Ledger,
+    LinkGeneration,
+    MdmPriority,
+    RunEnd,
+    binding_of,
+    link_order,
+    priority_of,
+)
 from ...handlers import add_wanted
 from ...model import Effects, Needs, Record, RunState, State, Wanted
 from .connection import Connection
@@ -307,7 +316,7 @@ class PgStore:
             await self._load_late(ledger, tenant, n, removed)
             for conflict in n.conflicts.values():
                 ledger.put_conflict(conflict)
-            ledger.priority = await self._priority(tenant)  # R-P1
+            ledger.priority = await self.priority(tenant)  # R-P1
             state.ledgers[tenant] = ledger
         return state
 
@@ -370,11 +379,23 @@ class PgStore:
         if prefixes:
             _add(ledger, await self.conn.fetch(_LOAD_PREFIXED, tenant, prefixes))
 
-    async def _priority(self, tenant: str) -> MdmPriority:
-        raw = await self.conn.fetchval(
-            "SELECT priority FROM reconciler.mdm_priority WHERE tenant_id = $1", tenant
+    async def link_order(self, tenant_id: str) -> tuple[str, ...]:
+        """R-P1 default: the tenant's integrations in the order they were first linked."""
+        rows = await self.conn.fetch(
+            "SELECT integration_id, created_at, master_link_id FROM reconciler.link_order "
+            "WHERE tenant_id = $1",
+            tenant_id,
         )
-        return priority_of(json.loads(raw)) if raw is not None else MdmPriority()
+        return link_order({r["integration_id"]: (r["created_at"], r["master_link_id"]) for r in rows})
+
+    async def priority(self, tenant_id: str) -> MdmPriority:
+        """R-P1: the order a person set (if any), then the link order for the integrations it does
+        not name."""
+        raw = await self.conn.fetchval(
+            "SELECT priority FROM reconciler.mdm_priority WHERE tenant_id = $1", tenant_id
+        )
+        stored = priority_of(json.loads(raw)) if raw is not None else MdmPriority()
+        return stored.with_links(await self.link_order(tenant_id))
 
     async def _run_end(self, ledger: Ledger, tenant: str, integration: str, run_id: uuid.UUID) -> RunEnd:
         unseen = await self.conn.fetch(_UNSEEN, tenant, integration, run_id)

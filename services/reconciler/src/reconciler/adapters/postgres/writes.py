@@ -171,6 +171,14 @@ async def write_effects(conn: Connection, fx: Effects) -> None:
             "changed_at = excluded.changed_at",
             [(tenant, json.dumps(priority_dict(p))) for tenant, p in fx.priority.items()],
         )
+    if fx.link_order:  # R-P1 default: the earliest creation of a link of the integration stays
+        await conn.executemany(
+            "INSERT INTO reconciler.link_order AS o (tenant_id, integration_id, created_at, master_link_id) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, integration_id) DO UPDATE "
+            "SET created_at = excluded.created_at, master_link_id = excluded.master_link_id "
+            "WHERE (excluded.created_at, excluded.master_link_id) < (o.created_at, o.master_link_id)",
+            [(t, i, at, link_id) for (t, i), (at, link_id) in fx.link_order.items()],
+        )
     if fx.digests:
         await _write_digests(conn, fx)
     if fx.outbox:
