@@ -39,6 +39,10 @@ def main() -> None:
         log_config=None,  # our JSON logging; uvicorn's own loggers propagate to it
         access_log=False,  # the request middleware logs each request with its request id
         lifespan="on",
+        # issue 12: uvloop's event loop and httptools' HTTP parser (C) instead of asyncio's loop and
+        # h11 (pure Python): less CPU per request, which is what bounds p99 at 50 clients.
+        loop="uvloop",
+        http="httptools",
     )
 
 
