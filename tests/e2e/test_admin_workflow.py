@@ -4,15 +4,14 @@ integrations file here), links it (the first full sync runs at once), and unlink
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from devstack.infra import free_port
 from devstack.stack import Stack, StackConfig
+from devstack.testing import poll_until
 
 pytestmark = pytest.mark.e2e
 DEVICES = 12
@@ -28,16 +27,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with Stack(config) as s:
         yield s
-
-
-def wait_until(check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("condition not met")
 
 
 @pytest.mark.rule("R-S3", "R-S4")
@@ -79,7 +68,7 @@ def test_connect_link_sync_and_unlink_over_the_api(stack: Stack) -> None:
         unlinked = c.delete(f"/v1/master-links/{link['master_link_id']}?keep_devices=true")
         assert unlinked.status_code == 202, unlinked.text
     # R-S4: the devices stay, as manual devices, once the reconciler has applied the unlink.
-    wait_until(lambda: stack.count_devices(source="manual") == DEVICES)
+    poll_until(lambda: stack.count_devices(source="manual") == DEVICES)
     assert stack.count_devices(source="intune") == 0
     with stack.client() as c:
         assert c.get("/v1/integrations/int-via-api").json()["state"] == "connected"

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 from devstack.infra import free_port
 from devstack.kafka_io import publish, read_topic
 from devstack.stack import INTUNE_INTEGRATION, TENANT, Stack, StackConfig
+from devstack.testing import poll_until
 from ledger_contracts import Event, ResolveConflict, UnlinkMasterLink, codec, topics
 
 pytestmark = pytest.mark.e2e
@@ -97,16 +97,6 @@ def send_command(stack: Stack, command: Event) -> None:
     assert stack.broker is not None
     topic = topics.named(topics.COMMANDS, stack.config.topic_prefix)
     asyncio.run(publish(stack.broker.bootstrap_servers, topic, [command]))
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60) -> Any:
-    """Poll `check` until it returns something truthy (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := check():
-            return value
-        time.sleep(0.2)
-    raise TimeoutError("condition not met")
 
 
 @pytest.mark.rule("R-M10")
@@ -184,7 +174,7 @@ def test_an_ambiguous_serial_is_a_conflict_until_a_person_links_it(stack: Stack)
             device_id=uuid.UUID(twins[1]),
         ),
     )
-    linked = eventually(lambda: (d := api(stack, f"/v1/devices/{twins[1]}"))["source"] == "intune" and d)
+    linked = poll_until(lambda: (d := api(stack, f"/v1/devices/{twins[1]}"))["source"] == "intune" and d)
     assert linked["binding"]["mdm_device_id"] == dev["id"]
 
 
@@ -212,13 +202,13 @@ def test_unlink_keeps_devices_as_manual_then_a_second_unlink_deletes_them(stack:
     device = by_serial(stack, dev["serialNumber"])
     unlink = {"tenant_id": TENANT, "master_link_id": LINK, "integration_id": INTUNE_INTEGRATION}
     send_command(stack, UnlinkMasterLink(keep_devices=True, **unlink))
-    eventually(lambda: not api(stack, "/v1/devices", source="intune", limit="1000")["items"])
+    poll_until(lambda: not api(stack, "/v1/devices", source="intune", limit="1000")["items"])
     kept = api(stack, f"/v1/devices/{device['device_id']}")
     assert kept["source"] == "manual" and kept["binding"] is None and not kept.get("mdm")  # R-S4
     assert kept["serial_number"] == dev["serialNumber"]
     sync(stack)  # linked again: the kept devices match by serial and are bound once more
     assert api(stack, f"/v1/devices/{device['device_id']}")["source"] == "intune"
     send_command(stack, UnlinkMasterLink(keep_devices=False, **unlink))
-    eventually(lambda: not api(stack, "/v1/devices", source="intune", limit="1000")["items"])
+    poll_until(lambda: not api(stack, "/v1/devices", source="intune", limit="1000")["items"])
     with stack.client() as c:
         assert c.get(f"/v1/devices/{device['device_id']}").status_code == 404  # R-S5

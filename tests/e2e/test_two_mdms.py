@@ -5,7 +5,6 @@ with keep_devices=false deletes only the devices Intune does not report (R-P1–
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from devstack.infra import free_port
 from devstack.stack import Stack, StackConfig
+from devstack.testing import poll_until
 
 pytestmark = pytest.mark.e2e
 SHARED = 4
@@ -33,16 +33,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with Stack(config) as s:
         yield s
-
-
-def wait_until(check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("condition not met")
 
 
 def devices(c: httpx.Client) -> list[dict[str, Any]]:
@@ -80,11 +70,11 @@ def test_shared_macs_once_each_priority_then_unlink_jamf(stack: Stack) -> None:
             now = [c.get(f"/v1/devices/{d['device_id']}").json() for d in shared]
             return all(d["source"] == "jamf_pro" and d["binding"]["integration_id"] == jamf_id for d in now)
 
-        wait_until(moved)
+        poll_until(moved)
 
         gone = c.delete(f"/v1/master-links/{links['jamf_pro']}", params={"keep_devices": "false"})
         assert gone.status_code == 202, gone.text
-    wait_until(lambda: stack.count_devices(source="jamf_pro") == 0)
+    poll_until(lambda: stack.count_devices(source="jamf_pro") == 0)
     with stack.client() as c:
         left = devices(c)
         assert len(left) == seen_i  # only the devices Intune does not report were deleted

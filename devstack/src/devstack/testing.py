@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from ledger_contracts import topics
+
+T = TypeVar("T")
 
 
 def unique_prefix() -> str:
@@ -78,4 +82,17 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  #
             return value
         if loop.time() > deadline:
             raise TimeoutError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # the interval between two polls of the outcome
+
+
+def poll_until(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.1) -> T:
+    """Poll a (blocking) check until it returns a truthy value: e2e tests wait for an outcome the
+    API will report, never for silence, and the timeout is a bound, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s")
+        time.sleep(interval)  # the interval between two polls of the outcome

@@ -420,7 +420,7 @@ async def test_no_page_asks_for_more_than_one_page_of_devices(api_app: FastAPI) 
                 "/conflicts",
             ):
                 assert (await c.get(path)).status_code == 200, path
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # lets the other clients of the loop run between pages
     lists = [r for r in seen if r.url.path == "/v1/devices"]
     assert lists
     for r in lists:

@@ -34,7 +34,7 @@ class Broker:
         self.published: list[SyncRequested] = []
 
     async def publish(self, event: Event) -> None:
-        await asyncio.sleep(self.delay)
+        await asyncio.sleep(self.delay)  # a slow broker, as the test configures it
         if self.refuse:
             raise Unavailable("broker down", code="broker_unavailable")
         assert isinstance(event, SyncRequested)

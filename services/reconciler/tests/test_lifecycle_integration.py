@@ -219,7 +219,7 @@ async def _until_processed(url: str, run_id: uuid.UUID, seen: int) -> None:
         rows = await fetch(url, "SELECT counts FROM reconciler.sync_runs WHERE sync_run_id = $1", run_id)
         if rows and f'"seen": {seen}' in rows[0]["counts"]:
             return
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # polling the stored counts until the run reports them
     raise TimeoutError
 
 
