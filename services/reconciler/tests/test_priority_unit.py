@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core import OS_FAMILIES, MdmPriority, os_family, priority_dict, priority_of
+from reconciler.core import OS_FAMILIES, Ledger, MdmPriority, os_family, priority_dict, priority_of
 
 pytestmark = [pytest.mark.unit, pytest.mark.rule("R-P1")]
 
@@ -164,3 +164,10 @@ def test_a_priority_is_stored_as_lists() -> None:
 def test_a_stored_priority_round_trips() -> None:
     prio = MdmPriority(("i3", "i1"), {"windows": ("i1",)})
     assert priority_of(priority_dict(prio)) == prio
+
+
+def test_a_dry_run_fork_plans_with_the_tenants_priority() -> None:
+    ledger = Ledger("acme", priority=MdmPriority(("i2", "i1"), {"apple": ("i1",)}))
+    fork = ledger.fork()
+    assert fork.priority == MdmPriority(("i2", "i1"), {"apple": ("i1",)})
+    assert fork.priority.ranked(["i1", "i2"], None) == ["i2", "i1"]

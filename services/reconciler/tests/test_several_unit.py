@@ -23,6 +23,7 @@ from reconciler.core import (
     recompose,
     reported_by_others,
 )
+from reconciler.core.ledger import binding_key
 from reconciler.core.several import observe
 
 pytestmark = pytest.mark.unit
@@ -110,6 +111,13 @@ def test_a_device_is_shared_only_while_another_mdm_is_bound() -> None:
     assert is_shared(shared()) is True
     assert is_shared(device()) is False
     assert is_shared(device(binding=None, mdm=None, source="manual")) is False
+
+
+@pytest.mark.rule("R-P2")
+def test_the_binding_key_is_the_primary_bindings() -> None:
+    assert binding_key(shared()) == ("i1", "m1")
+    assert binding_key(device(binding=B2)) == ("i2", "j2")
+    assert binding_key(device(binding=None, mdm=None, source="manual")) is None
 
 
 @pytest.mark.rule("R-P2")
