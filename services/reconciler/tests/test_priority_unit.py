@@ -5,9 +5,12 @@ Literal examples only: no expected value is taken from the module's own constant
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from reconciler.core import OS_FAMILIES, Ledger, MdmPriority, os_family, priority_dict, priority_of
+from reconciler.core.priority import link_order
 
 pytestmark = [pytest.mark.unit, pytest.mark.rule("R-P1")]
 
@@ -171,3 +174,32 @@ def test_a_dry_run_fork_plans_with_the_tenants_priority() -> None:
     fork = ledger.fork()
     assert fork.priority == MdmPriority(("i2", "i1"), {"apple": ("i1",)})
     assert fork.priority.ranked(["i1", "i2"], None) == ["i2", "i1"]
+
+
+T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
+T1 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+
+
+def test_the_link_order_is_the_order_integrations_were_first_linked() -> None:
+    assert link_order({"i2": (T0, "ml-b"), "i1": (T1, "ml-a"), "i3": (T1, "ml-c")}) == ("i2", "i1", "i3")
+    # Linked at the same time: the master link's id, then the integration's id decide
+    assert link_order({"i2": (T0, "ml-a"), "i1": (T0, "ml-b")}) == ("i2", "i1")
+    assert link_order({"i2": (T0, "ml-a"), "i1": (T0, "ml-a")}) == ("i1", "i2")
+    assert link_order({}) == ()
+
+
+def test_with_links_is_the_default_when_nothing_is_set() -> None:
+    assert MdmPriority().with_links(["i2", "i1"]) == MdmPriority(("i2", "i1"))
+    assert MdmPriority().with_links(iter(["i3"])) == MdmPriority(("i3",))
+
+
+def test_with_links_appends_integrations_the_order_does_not_name_and_keeps_the_families() -> None:
+    prio = MdmPriority(("i3",), {"apple": ("i1",)})
+    assert prio.with_links(["i1", "i3", "i2"]) == MdmPriority(("i3", "i1", "i2"), {"apple": ("i1",)})
+    assert prio.with_links(["i1", "i1"]).order == ("i3", "i1")
+
+
+def test_with_links_that_add_nothing_leave_the_priority_as_it_is() -> None:
+    prio = MdmPriority(("i1", "i2"), {"windows": ("i2",)})
+    assert prio.with_links(["i2", "i1"]) is prio
+    assert prio.with_links([]) is prio

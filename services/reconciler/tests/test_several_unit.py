@@ -379,7 +379,7 @@ def test_a_lower_priority_mdm_changing_its_mdm_only_fields_names_them_with_its_o
 
 
 @pytest.mark.rule("R-P2")
-def test_the_primary_reporting_again_stays_primary_under_the_binding_order() -> None:
+def test_the_primary_reporting_again_stays_primary() -> None:
     before = shared()
     out = observe(ledger(before), before, B1, MDM1, dict(I1_REPORTED, assigned_user="u5@x"), T2, SYNC2)
     assert isinstance(out, Updated)
@@ -773,3 +773,19 @@ def test_a_missing_binding_reporting_again_later_is_seen_when_it_reported() -> N
     # Still reporting: its own last seen stays, whatever the caller says
     again = observe(ledger(before), shared(), B2, MDM2, dict(JAMF), NOW, SYNC2, seen_at=T1)
     assert again == Unchanged(shared())
+
+
+@pytest.mark.rule("R-P1")
+def test_without_a_priority_integrations_rank_by_id_not_by_which_bound_first() -> None:
+    before = device(binding=B2, mdm=MDM2, source="jamf_pro", os="macOS (14.5)", assigned_user="u2@x")
+    i1: dict[str, str | None] = {"os": "Windows (11)", "assigned_user": "u1@x", "model": "X1"}
+    out = observe(ledger(before), before, B1, MDM1, i1, NOW, SYNC2)
+    assert isinstance(out, Updated)
+    assert out.device.binding == B1
+    assert out.device.source == "intune"
+    assert out.device.os == "Windows (11)"
+    assert out.device.other_bindings == (
+        BoundMdm(
+            binding=B2, mdm=MDM2, last_seen_at=T1, reported={"os": "macOS (14.5)", "assigned_user": "u2@x"}
+        ),
+    )
