@@ -7,7 +7,7 @@ VENV := .venv/.synced
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup demo test lint unit mutation bench bench-api clean
+.PHONY: setup demo test lint unit mutation bench bench-api bench-tenants clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -50,6 +50,11 @@ bench: $(VENV)
 ## `make bench-api DEVICES=100000 WORKERS=2 BENCH_ARGS="--only sort"`; docs/performance.md
 bench-api: $(VENV)
 	.venv/bin/python -m devstack.bench_api $(if $(DEVICES),--devices $(DEVICES)) $(if $(WORKERS),--workers $(WORKERS)) $(BENCH_ARGS)
+
+## bench-tenants: TENANTS tenants × DEVICES_PER_TENANT Intune devices synced at the same moment, once per
+## reconciler count (issue 12 item 3); `make bench-tenants TENANTS=200 DEVICES_PER_TENANT=500 RECONCILERS="1 2"`
+bench-tenants: $(VENV)
+	.venv/bin/devstack bench-tenants $(if $(TENANTS),--tenants $(TENANTS)) $(if $(DEVICES_PER_TENANT),--devices-per-tenant $(DEVICES_PER_TENANT)) $(if $(RECONCILERS),--reconcilers $(RECONCILERS)) $(if $(PARTITIONS),--partitions $(PARTITIONS))
 
 ## chaos: a clean scenario vs. ROUNDS rounds with services SIGKILLed at random points (issue 9)
 chaos: $(VENV)

@@ -1,4 +1,4 @@
-"""`devstack demo|bench`: run the whole system on embedded infrastructure."""
+"""`devstack demo|bench|bench-tenants|chaos`: run the whole system on embedded infrastructure."""
 
 from __future__ import annotations
 
@@ -32,6 +32,21 @@ def main(argv: list[str] | None = None) -> int:
     bench = sub.add_parser("bench", help="time a first sync and a no-change re-sync")
     bench.add_argument("--devices", type=int, default=100_000)
     bench.add_argument("--jamf", type=int, default=20_000)
+    tenants = sub.add_parser(
+        "bench-tenants", help="many tenants synced at once, on one vs several reconcilers (issue 12)"
+    )
+    tenants.add_argument("--tenants", type=int, default=200)
+    tenants.add_argument("--devices-per-tenant", type=int, default=500)
+    tenants.add_argument(
+        "--reconcilers", type=int, nargs="+", default=[1, 2], help="reconciler processes, one stack per count"
+    )
+    tenants.add_argument("--partitions", type=int, default=12, help="partitions of every topic")
+    tenants.add_argument(
+        "--session-timeout-ms",
+        type=int,
+        default=10_000,
+        help="consumer-group session timeout of the services",
+    )
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if args.command == "demo":
@@ -49,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         from .chaos import main as chaos_main
 
         return chaos_main(args.devices, args.rounds, args.seed)
+    if args.command == "bench-tenants":
+        from .bench_tenants import main as bench_tenants_main
+
+        return bench_tenants_main(
+            args.tenants, args.devices_per_tenant, args.reconcilers, args.partitions, args.session_timeout_ms
+        )
     from .bench import main as bench_main
 
     return bench_main(args.devices, args.jamf)

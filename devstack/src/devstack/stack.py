@@ -65,6 +65,10 @@ class StackConfig:
     secrets_key: str = field(
         default_factory=lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     )
+    # Reconciler processes in one consumer group ("reconciler", "reconciler-2", …; issue 12 item 3).
+    reconcilers: int = 1
+    # Partitions of every topic the stack creates (every topic is keyed by tenant id).
+    partitions: int = 3
 
 
 @dataclass
@@ -139,7 +143,9 @@ class Stack:
 
     async def _prepare(self) -> str:
         assert self.broker and self.database
-        await testing.create_all_topics(self.broker.bootstrap_servers, self.config.topic_prefix)
+        await testing.create_all_topics(
+            self.broker.bootstrap_servers, self.config.topic_prefix, self.config.partitions
+        )
         conn = await asyncpg.connect(self.database.url)
         try:
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'ledger'"):
@@ -351,11 +357,12 @@ class Stack:
             return {f"{prefix}{k.upper()}": str(v) for k, v in (common | values).items()}
 
         timeout = cfg.session_timeout_ms
-        self._spawn(
-            "reconciler",
-            [py, "-m", "reconciler"],
-            env("RECONCILER_", database_url=self.database_url, kafka_session_timeout_ms=timeout),
-        )
+        for n in range(1, cfg.reconcilers + 1):  # one consumer group: partitions split between them
+            self._spawn(
+                "reconciler" if n == 1 else f"reconciler-{n}",
+                [py, "-m", "reconciler"],
+                env("RECONCILER_", database_url=self.database_url, kafka_session_timeout_ms=timeout),
+            )
         self._spawn(
             "ledger-api",
             [py, "-m", "ledger_api"],

@@ -199,6 +199,8 @@ class Reconciler:
         log.info(
             "batch.handled",
             records=len(fresh),
+            # The snapshot partitions this replica handled (how tenants spread over replicas, issue 12).
+            partitions=sorted({p for t, p in last if t == self.snapshots}),
             events=written.events + len(fresh_poison),
             ms_decode=round((t_decode - t0) * 1000),
             ms_lock=round((t_locked - t_decode) * 1000),
