@@ -212,7 +212,8 @@ def report(results: list[dict[str, Any]]) -> str:
             "",
             f"{r['reconcilers']} reconciler(s): {s['partitions']} partitions of the snapshot topic, "
             f"tenants per partition {s['tenants_per_partition']} (min {s['min_per_partition']}, "
-            f"max {s['max_per_partition']}, empty {s['empty_partitions']})",
+            f"max {s['max_per_partition']}, empty {s['empty_partitions']}; "
+            f"{s.get('tenants_found_on_topic', sum(s['tenants_per_partition']))} tenants found on the topic)",
         ]
         for name, rep in s["reconcilers"].items():
             logs = r.get("reconciler_logs", {}).get(name, {})
@@ -262,7 +263,7 @@ async def wait_groups(bootstrap: str, members: dict[str, int], timeout: float = 
     try:
         deadline = time.monotonic() + timeout
         while True:
-            found = {}
+            found: dict[str, tuple[str, int]] = {}
             for name in members:  # one group per request: Tansu 0.6 answers several groups garbled
                 described = await admin.describe_consumer_groups([name])
                 # each group: (error_code, group, state, protocol_type, protocol, members)
