@@ -29,12 +29,14 @@ from ledger_contracts import (
 from reconciler.core import (
     REBOUND,
     Conflict,
+    Created,
     Deleted,
     Ledger,
     LinkGeneration,
     Rejected,
     Unchanged,
     Updated,
+    binding_keys,
     command_verdict,
     decide_delete,
     decide_observation,
@@ -316,22 +318,43 @@ def test_a_remembered_binding_is_tried_before_any_key() -> None:
     assert any(c.field == "rebound" and c.after == REBOUND for c in out.changes)
 
 
-@pytest.mark.rule("R-S7")
-def test_a_remembered_device_bound_elsewhere_since_is_not_taken() -> None:
-    kept = _manual(serial="SN-m1", i=1).model_copy(
-        update={"binding": Binding(integration_id="jamf-1", mdm_kind="jamf_pro", mdm_device_id="c1")}
+@pytest.mark.rule("R-S7", "R-P2")
+def test_a_remembered_device_bound_to_another_integration_since_is_bound_back_beside_it() -> None:
+    kept = _manual(serial="SN-old", i=1).model_copy(
+        update={
+            "source": "jamf_pro",
+            "binding": Binding(integration_id="jamf-1", mdm_kind="jamf_pro", mdm_device_id="c1"),
+        }
     )
     ledger = Ledger.of(TENANT, [kept])
     ledger.former[("intune-1", "m1")] = kept.device_id
     out = decide_observation(
         ledger, LINK, RUN, ObservedDevice(mdm_device_id="m1", serial_number="SN-m1"), NOW, uuid.uuid4()
     )
-    # R-P2 (issue 11): not taken back by the memory (R-S7); the serial matches unambiguously, so
-    # the device gets a second binding instead of a `bound_to_other_integration` conflict.
-    assert isinstance(out, Updated)
-    assert out.device.binding == kept.binding
-    assert [o.binding.mdm_device_id for o in out.device.other_bindings] == ["m1"]
-    assert all(c.field != "rebound" for c in out.changes)
+    # R-S7 (issue 11): the memory wins before any key — the serial matches nothing here, which
+    # would create a twin — and the device gets this MDM device back beside Jamf's (R-P2).
+    assert isinstance(out, Updated) and out.device.device_id == kept.device_id
+    assert sorted(binding_keys(out.device)) == [("intune-1", "m1"), ("jamf-1", "c1")]
+    assert [(c.after, c.rule, c.origin_integration_id) for c in out.changes if c.field == "rebound"] == [
+        (REBOUND, "binding", "intune-1")
+    ]
+
+
+@pytest.mark.rule("R-S7")
+def test_a_remembered_device_bound_to_the_same_integration_since_is_not_taken() -> None:
+    kept = _manual(serial="SN-old", i=1).model_copy(
+        update={
+            "source": "intune",
+            "binding": Binding(integration_id="intune-1", mdm_kind="intune", mdm_device_id="m9"),
+        }
+    )
+    ledger = Ledger.of(TENANT, [kept])
+    ledger.former[("intune-1", "m1")] = kept.device_id
+    out = decide_observation(
+        ledger, LINK, RUN, ObservedDevice(mdm_device_id="m1", serial_number="SN-m1"), NOW, uuid.uuid4()
+    )
+    # One MDM device per integration (R-P2): m9 holds the device now; m1 is a device of its own.
+    assert isinstance(out, Created) and out.device.device_id != kept.device_id
 
 
 # --- R-S8 ------------------------------------------------------------------------------------------

@@ -112,10 +112,12 @@ class Ledger:
         return self.devices[device_id] if device_id else None
 
     def former_of(self, integration_id: str, mdm_device_id: str) -> LedgerDevice | None:
-        """R-S7: the device an unlink kept from this MDM device, if it still exists and is unbound."""
+        """R-S7: the device an unlink kept (or, shared, left bound to another MDM: R-P4) from this
+        MDM device, if it still exists and has no binding of `integration_id` (one MDM device per
+        integration, R-P2): unbound, or bound to other integrations only."""
         device_id = self.former.get((integration_id, mdm_device_id))
         device = self.devices.get(device_id) if device_id else None
-        return device if device is not None and device.binding is None else None
+        return device if device is not None and binding_of(device, integration_id) is None else None
 
     def candidates(self, ledger_key: LedgerMatchKey, key: str) -> list[LedgerDevice]:
         """Devices whose `ledger_key` field matches `key` (already normalised), in an order of their
