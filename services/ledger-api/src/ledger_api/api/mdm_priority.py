@@ -58,14 +58,10 @@ class PriorityPlanned(BaseModel):
     priority: MdmPriority
 
 
-# A master link created over the API (its `master_link.create` audit entry is written in the
-# transaction that publishes its MasterLinkChanged "created"), as opposed to one seeded by the
-# bootstrap file, which the reconciler is never told about.
+# `announced`: a master link created over the API (its MasterLinkChanged "created" told the
+# reconciler), as opposed to one seeded by the bootstrap file, which the reconciler is never told about.
 _LINKED = """
-SELECT m.integration_id, m.created_at, m.master_link_id,
-       EXISTS (SELECT 1 FROM ledger.audit_log a
-               WHERE a.tenant_id = m.tenant_id AND a.action = 'master_link.create'
-                 AND a.target_type = 'master_link' AND a.target_id = m.master_link_id) AS announced
+SELECT m.integration_id, m.created_at, m.master_link_id, m.announced
 FROM ledger.master_links m WHERE m.tenant_id = $1
 """
 

@@ -255,12 +255,14 @@ async def create(
     time_zone: str,
     next_run_at: datetime,
 ) -> bool:
-    """False when the id is taken or the integration already has a live link (a race lost)."""
+    """False when the id is taken or the integration already has a live link (a race lost).
+    `announced`: the caller publishes its MasterLinkChanged "created" in this transaction (R-P1)."""
     inserted = await conn.fetchval(
         """
         INSERT INTO ledger.master_links
-            (tenant_id, master_link_id, integration_id, settings, local_time, time_zone, next_run_at)
-        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+            (tenant_id, master_link_id, integration_id, settings, local_time, time_zone, next_run_at,
+             announced)
+        VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, true)
         ON CONFLICT DO NOTHING
         RETURNING true
         """,
