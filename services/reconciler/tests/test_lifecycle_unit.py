@@ -184,3 +184,13 @@ def test_unlink_keep_of_a_device_no_other_mdm_reports_clears_the_other_bindings(
     assert out.device.field_origins == {}
     assert out.device.reported == {}
     assert out.device.primary_missing_from_mdm is False
+
+
+@pytest.mark.rule("R-I6")
+def test_a_reenrollment_takes_the_snapshots_empty_user_as_unassigned() -> None:
+    ledger = Ledger.of("acme", [bound(D1, "m-1", assigned_user="u1@x")])
+    ledger.put_conflict(conflict("n-1", (D1,), 1))  # its snapshot names no user
+    out = decide_run_end(ledger, LINK, RUN, RunEnd(unseen=(D1,), reenroll=(("n-1", D1),)), NOW, partial=None)
+    ((moved, _closed),) = out.reenrolled
+    assert moved.device.assigned_user is None
+    assert moved.device.last_seen_at == T1
