@@ -158,3 +158,16 @@ def test_a_conflict_kept_up_to_date_takes_the_new_snapshot_and_link() -> None:
     assert later.observed == renamed
     assert later.link == relinked
     assert (later.conflict_id, later.first_seen_at, later.last_seen_at) == (uuid.UUID(int=0xF1), T0, NOW)
+
+
+@pytest.mark.rule("R-I5")
+@pytest.mark.rule("R-P3")
+@pytest.mark.parametrize(("source", "asset"), [("uuid", "U-1"), ("device_name", "N-1")])
+def test_a_second_mdm_fills_the_asset_number_from_its_links_source(source: str, asset: str) -> None:
+    candidate = device(source="jamf_pro", binding=B2)
+    link = LINK.model_copy(update={"asset_number_source": source})
+    observed = ObservedDevice(mdm_device_id="m-1", serial_number="SN-1", uuid="U-1", device_name="N-1")
+    out = decide_observation(Ledger.of("acme", [candidate]), link, RUN, observed, NOW, NEW)
+    assert isinstance(out, Updated)
+    assert out.device.asset_number == asset
+    assert out.device.field_origins["asset_number"] == "i1"

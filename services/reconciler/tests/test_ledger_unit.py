@@ -102,7 +102,7 @@ def test_a_device_with_more_bindings_orders_by_all_of_them() -> None:
         ({"asset_number": "A"}, {"asset_number": "B"}),
         ({"model": None}, {"model": "A"}),
         ({"model": "A"}, {"model": "B"}),
-        ({"assigned_user": None}, {"assigned_user": "a@x"}),
+        ({"assigned_user": None}, {"assigned_user": "A@x"}),
         ({"assigned_user": "a@x"}, {"assigned_user": "b@x"}),
     ],
 )
