@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jamf_connector.translate import MalformedDevice, translate
+from jamf_connector.translate import MalformedDevice, mobile_os_family, translate
 
 pytestmark = [pytest.mark.unit, pytest.mark.rule("R-M14")]
 
@@ -241,3 +241,110 @@ def test_a_malformed_device_with_an_id_names_it() -> None:
     assert str(MalformedDevice("mobile", "77", "general", "broken")) == (
         "malformed Jamf mobile record 77: general: broken"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [
+        ("computer", "general"),
+        ("computer", "hardware"),
+        ("computer", "userAndLocation"),
+        ("computer", "operatingSystem"),
+        ("computer", "general.remoteManagement"),
+        ("computer", "storage"),
+        ("mobile", "general"),
+        ("mobile", "hardware"),
+    ],
+)
+def test_a_section_of_the_wrong_type_is_warned_by_its_name(kind: str, path: str) -> None:
+    raw = computer() if kind == "computer" else mobile()
+    _set(raw, path, "not an object")
+    _, warnings = translate(kind, raw)  # type: ignore[arg-type]
+    assert [w.field for w in warnings] == [path]
+
+
+def test_a_mobile_location_section_of_the_wrong_type_is_warned_by_its_name() -> None:
+    raw = mobile()
+    del raw["userAndLocation"]
+    raw["location"] = ["kim"]
+    device, warnings = translate("mobile", raw)
+    assert device.assigned_user is None
+    assert [w.field for w in warnings] == ["location"]
+
+
+def _disks(*disks: dict[str, Any]) -> dict[str, Any]:
+    raw = computer()
+    raw["storage"] = {"disks": list(disks)}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("disks", "path"),
+    [
+        ("not a list", "storage.disks"),
+        ([{"sizeMegabytes": 1000, "partitions": "x"}], "storage.disks.0.partitions"),
+        (
+            [{"sizeMegabytes": 1000, "partitions": [{"partitionType": 7}]}],
+            "storage.disks.0.partitions.partitionType",
+        ),
+        (
+            [{"sizeMegabytes": "big", "partitions": [{"partitionType": "BOOT", "sizeMegabytes": 500}]}],
+            "storage.disks.0.sizeMegabytes",
+        ),
+        (
+            [{"partitions": [{"partitionType": "boot", "sizeMegabytes": "half"}]}],
+            "storage.disks.0.partitions.sizeMegabytes",
+        ),
+    ],
+)
+def test_a_malformed_storage_field_is_warned_by_its_path(disks: Any, path: str) -> None:
+    raw = computer()
+    raw["storage"] = {"disks": disks}
+    _, warnings = translate("computer", raw)
+    assert [w.field for w in warnings] == [path]
+
+
+def test_the_boot_disk_is_found_past_a_malformed_partition() -> None:
+    raw = _disks(
+        {"sizeMegabytes": 256000, "partitions": ["junk", {"partitionType": "BOOT"}]},
+        {"sizeMegabytes": 1000000, "partitions": [{"partitionType": "OTHER"}]},
+    )
+    device, _ = translate("computer", raw)
+    assert device.mdm.disk_capacity_gb == 256.0
+
+
+@pytest.mark.parametrize(
+    ("name", "os"),
+    [
+        ("Mac OS X", "macOS (14.5)"),
+        ("OS X", "macOS (14.5)"),
+        ("Mac OS", "macOS (14.5)"),
+        ("MACOS", "macOS (14.5)"),
+        ("Ubuntu", "Ubuntu (14.5)"),
+    ],
+)
+def test_a_computer_os_name(name: str, os: str) -> None:
+    raw = computer()
+    raw["operatingSystem"] = {"name": name, "version": "14.5"}
+    device, _ = translate("computer", raw)
+    assert device.os == os
+
+
+@pytest.mark.parametrize(
+    ("identifier", "model", "family"),
+    [
+        ("iPod9,1", None, "iOS"),
+        ("iPhone15,4", None, "iOS"),
+        (None, "iPhone 15", "iOS"),
+        (None, "iPod touch", "iOS"),
+    ],
+)
+def test_an_ios_device_without_version_or_type_is_known_by_its_model(
+    identifier: str | None, model: str | None, family: str
+) -> None:
+    assert mobile_os_family(None, identifier, model, None) == family
+
+
+def test_a_malformed_device_keeps_the_id_it_was_given() -> None:
+    error = MalformedDevice("computer", "12", "general", "broken")
+    assert (error.kind, error.record_id, error.field, error.reason) == ("computer", "12", "general", "broken")
