@@ -6,6 +6,7 @@ the whole file is applied). Literal files and messages only; no custom field def
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,10 +16,13 @@ from ledger_api.domain.device_csv import (
     InvalidFile,
     LedgerView,
     RowError,
+    cell,
     check_against_ledger,
     decode,
+    mdm_column,
     read_device_file,
     records,
+    write_rows,
 )
 from ledger_contracts import DeviceFieldsInput
 
@@ -166,3 +170,65 @@ def test_asset_numbers_are_checked_on_the_state_after_the_whole_file() -> None:
     ]
     # emptying a number frees it
     assert check(row(2, D1, asset_number=None), row(3, None, asset_number="A-1"), ledger=LEDGER) == []
+
+
+# --- writing cells and rows (R-C1, R-X1) and reading details -------------------------------------
+
+
+@pytest.mark.rule("R-C1")
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, ""),
+        (True, "true"),
+        (False, "false"),
+        (datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "2026-01-02T03:04:05Z"),
+        (datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC), "2026-01-02T03:04:05.600000Z"),
+        (0, "0"),
+        (-2.5, "-2.5"),
+        (D1, "00000000-0000-4000-8000-000000000001"),
+        ("kim", "kim"),
+        ("=1+1", "'=1+1"),
+        ("", ""),
+    ],
+)
+def test_how_a_value_is_written_in_a_cell(value: object, text: str) -> None:
+    assert cell(value) == text
+
+
+@pytest.mark.rule("R-C1")
+def test_rows_are_written_as_spreadsheets_write_them() -> None:
+    rows = [["device_id", "model", "missing_from_mdm"], [None, "a,b", True], ["-1", 3, "x"]]
+    assert write_rows(rows) == 'device_id,model,missing_from_mdm\r\n,"a,b",true\r\n\'-1,3,x\r\n'
+
+
+@pytest.mark.rule("R-I8")
+def test_mdm_only_fields_get_the_mdm_prefix_once() -> None:
+    assert mdm_column("device_name") == "mdm_device_name"
+    assert mdm_column("mdm_device_id") == "mdm_device_id"
+
+
+def test_a_broken_header_is_row_one() -> None:
+    with pytest.raises(InvalidFile) as caught:
+        list(records('"model"x,notes\nX,Y\n'))
+    assert caught.value.error.row == 1
+
+
+def test_a_quoted_line_break_stays_in_its_cell() -> None:
+    assert list(records('model,notes\nX,"two\r\nlines"\n')) == [
+        (1, ["model", "notes"]),
+        (2, ["X", "two\r\nlines"]),
+    ]
+
+
+def test_every_duplicate_column_is_named() -> None:
+    assert errors("model,notes,model,notes\n") == [(1, None, "duplicate column(s): model, notes")]
+
+
+def test_rows_after_a_bad_one_are_still_read() -> None:
+    out = read_device_file(f"device_id,model\n{D1}\n{D1},X\n{D1},Y\n,Z\n", {})
+    assert [(e.row, e.message) for e in out.errors] == [
+        (2, "has 1 cells, the header has 2"),
+        (4, f"device {D1} is also on row 3"),
+    ]
+    assert [(r.row, r.fields.model) for r in out.rows] == [(3, "X"), (5, "Z")]

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from ledger_api.domain.device_csv import RowError
-from ledger_api.domain.usage_history import Devices, Period, read_usage_file
+from ledger_api.domain.usage_history import Devices, Period, overlaps, read_usage_file
 
 pytestmark = [pytest.mark.unit, pytest.mark.rule("R-C3")]
 
@@ -144,3 +144,33 @@ def test_a_row_with_an_error_is_left_out_and_the_others_are_read() -> None:
 
 def test_the_same_day_as_first_and_last_day_is_one_day_of_use() -> None:
     assert errors(f"device_id,user,from,to\n{D1},kim@x,2025-01-01,2025-01-01\n") == []
+
+
+def period(row: int | None, start: str, end: str | None, device: uuid.UUID = D1) -> Period:
+    return Period(row, device, "kim@x", date.fromisoformat(start), date.fromisoformat(end) if end else None)
+
+
+def test_overlapping_periods_of_one_device_are_named_with_both() -> None:
+    periods = [period(2, "2025-01-01", "2025-12-31"), period(3, "2025-02-01", "2025-02-10")]
+    periods += [period(4, "2025-03-01", None), period(5, "2025-03-01", None, D2)]
+    assert overlaps(periods, []) == [
+        RowError(3, "from", f"2025-02-01–2025-02-10 of device {D1} overlaps row 2 (2025-01-01–2025-12-31)"),
+        RowError(4, "from", f"2025-03-01–… of device {D1} overlaps row 2 (2025-01-01–2025-12-31)"),
+    ]
+
+
+def test_a_period_overlapping_one_already_recorded() -> None:
+    recorded = [period(None, "2025-01-01", None)]
+    assert overlaps([period(7, "2025-02-01", "2025-02-10")], recorded) == [
+        RowError(
+            7,
+            "from",
+            f"2025-02-01–2025-02-10 of device {D1} overlaps a period already recorded (2025-01-01–…)",
+        )
+    ]
+    later = [period(None, "2025-01-05", "2025-01-31")]
+    assert overlaps([period(8, "2024-12-01", "2025-01-05")], later) == [
+        RowError(8, "to", f"overlaps a period already recorded for device {D1}")
+    ]
+    assert overlaps([period(9, "2024-12-01", "2025-01-04")], later) == []
+    assert overlaps([period(9, "2025-02-01", None)], later) == []
