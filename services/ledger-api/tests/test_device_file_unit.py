@@ -198,7 +198,11 @@ def test_how_a_value_is_written_in_a_cell(value: object, text: str) -> None:
 
 @pytest.mark.rule("R-C1")
 def test_rows_are_written_as_spreadsheets_write_them() -> None:
-    rows = [["device_id", "model", "missing_from_mdm"], [None, "a,b", True], ["-1", 3, "x"]]
+    rows: list[list[object]] = [
+        ["device_id", "model", "missing_from_mdm"],
+        [None, "a,b", True],
+        ["-1", 3, "x"],
+    ]
     assert write_rows(rows) == 'device_id,model,missing_from_mdm\r\n,"a,b",true\r\n\'-1,3,x\r\n'
 
 
