@@ -126,6 +126,44 @@ async def test_a_postgres_crash_mid_run_is_retried_and_the_run_is_exact(
         await app.stop()
 
 
+async def test_a_statement_that_never_answers_is_given_up_and_its_batch_retried(
+    settings: Settings, retries: list[str]
+) -> None:
+    """Issue 9: once in `make chaos` an unlink batch waited ten minutes on a statement a crashed
+    server's orphaned backend never answered. A statement is now given up after
+    `db_command_timeout_s` (TimeoutError) and its batch retried on a fresh connection. Here the
+    statement is held by a lock another session keeps until the first retry has been seen."""
+    settings = settings.model_copy(update={"db_command_timeout_s": 1.0})
+    app = build_app(settings)
+    await app.start()
+    task = asyncio.create_task(app.run())
+    changes_topic = topics.named(topics.CHANGES, settings.topic_prefix)
+    blocker = await asyncpg.connect(settings.database_url)
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE reconciler.sync_runs IN ACCESS EXCLUSIVE MODE")
+        run = uuid.uuid4()
+        batch: list = [SyncRunStarted(tenant_id="acme", sync_run_id=run, master_link=LINK)]
+        batch += [device(run, i) for i in range(3)]
+        batch.append(
+            SyncRunCompleted(tenant_id="acme", sync_run_id=run, integration_id="intune-1", devices_observed=3)
+        )
+        await publish(settings.kafka_bootstrap_servers, app.snapshots, batch)
+        await testing.wait_for(lambda: _true("TimeoutError" in retries), timeout=60)
+        assert not task.done(), task  # still consuming, not crashed
+        await tx.rollback()  # the "server" answers again
+
+        out = await read_topic(settings.kafka_bootstrap_servers, changes_topic, codec.change_adapter, until=5)
+        summaries = [e for e in out if isinstance(e, SyncRunSummary)]
+        assert summaries[-1].status == "completed" and summaries[-1].counts.created == 3
+        assert len({e.device_id for e in out if isinstance(e, LedgerDeviceChanged)}) == 3
+    finally:
+        await blocker.close()
+        task.cancel()
+        await app.stop()
+
+
 # What a crashed or recovering server answers (the socket file may be gone or refuse).
 _CONNECTION_NAMES = {
     "ConnectionRefusedError",

@@ -17,3 +17,7 @@ class Settings(BaseSettings):
     # the demo and tests use a short one; production keeps Kafka's usual 10 s.
     kafka_session_timeout_ms: int = 10_000
     log_level: str = "info"
+    # Issue 9: a statement that runs this long is given up and its batch retried on a fresh
+    # connection. A PostgreSQL crash can leave an orphaned backend that never answers (seen once in
+    # `make chaos`: an unlink batch waited 10 minutes); the longest real statement takes seconds.
+    db_command_timeout_s: float = 120.0

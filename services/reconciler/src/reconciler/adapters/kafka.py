@@ -104,6 +104,8 @@ class Reconciler:
                 # The device table grows from empty to 100k+ rows within one sync: a generic plan
                 # cached while it was small (seq scans) would stay in use. Plan every execution.
                 server_settings={"plan_cache_mode": "force_custom_plan"},
+                # A hung statement raises TimeoutError, which `handle_until_stored` retries.
+                command_timeout=self.settings.db_command_timeout_s,
             )
         async with self.pool.acquire() as conn:
             await apply_migrations(conn)
